@@ -1,0 +1,76 @@
+"""Load CloudFormation/SAM YAML templates into their JSON shape.
+
+CloudFormation's YAML short forms (``!Ref``, ``!Sub``, ``!GetAtt`` ...) are
+turned into the long forms a JSON template would contain (``{"Ref": ...}``,
+``{"Fn::Sub": ...}``, ``{"Fn::GetAtt": [resource, attribute]}``), so code that
+reads the template (tests, the local stack) handles one representation only.
+Timestamps stay strings, as CloudFormation treats them.
+"""
+
+from __future__ import annotations
+
+from os import PathLike
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+__all__ = ["TemplateError", "load_template", "load_template_text"]
+
+# Short-form tags whose long form is not "Fn::<Tag>".
+_SPECIAL_TAGS = {"Ref": "Ref", "Condition": "Condition"}
+
+
+class TemplateError(ValueError):
+    """The text is not a CloudFormation template (not a mapping at top level)."""
+
+
+class _CfnLoader(yaml.SafeLoader):
+    """SafeLoader that understands CloudFormation's intrinsic-function tags."""
+
+
+def _construct_node(loader: _CfnLoader, node: yaml.Node) -> Any:
+    if isinstance(node, yaml.ScalarNode):
+        return loader.construct_scalar(node)
+    if isinstance(node, yaml.SequenceNode):
+        return loader.construct_sequence(node, deep=True)
+    if isinstance(node, yaml.MappingNode):
+        return loader.construct_mapping(node, deep=True)
+    raise yaml.constructor.ConstructorError(
+        None, None, f"unexpected YAML node {node.id!r}", node.start_mark
+    )
+
+
+def _construct_intrinsic(loader: _CfnLoader, tag_suffix: str, node: yaml.Node) -> dict[str, Any]:
+    value = _construct_node(loader, node)
+    if tag_suffix == "GetAtt" and isinstance(value, str):
+        # "Resource.Attribute.With.Dots" -> ["Resource", "Attribute.With.Dots"]
+        resource, _, attribute = value.partition(".")
+        return {"Fn::GetAtt": [resource, attribute]}
+    key = _SPECIAL_TAGS.get(tag_suffix, f"Fn::{tag_suffix}")
+    return {key: value}
+
+
+def _construct_timestamp_as_string(loader: _CfnLoader, node: yaml.Node) -> str:
+    return str(_construct_node(loader, node))
+
+
+_CfnLoader.add_multi_constructor("!", _construct_intrinsic)
+_CfnLoader.add_constructor("tag:yaml.org,2002:timestamp", _construct_timestamp_as_string)
+
+
+def load_template_text(text: str) -> dict[str, Any]:
+    """Parse template text (YAML or JSON) into a JSON-shaped dict."""
+    loader = _CfnLoader(text)
+    try:
+        document = loader.get_single_data()
+    finally:
+        loader.dispose()
+    if not isinstance(document, dict):
+        raise TemplateError("a CloudFormation template must be a mapping at the top level")
+    return document
+
+
+def load_template(path: str | PathLike[str]) -> dict[str, Any]:
+    """Read and parse the template at ``path`` (see module docstring)."""
+    return load_template_text(Path(path).read_text(encoding="utf-8"))
