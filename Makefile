@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 DEV_STAMP := $(VENV)/.stamp-dev
 
-.PHONY: venv test lint bench clean
+.PHONY: venv test lint bench calibrate clean
 
 $(DEV_STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "Python 3.11+ is required (none found on PATH)"; exit 1; }
@@ -29,6 +29,11 @@ lint: $(DEV_STAMP)
 ## make bench: photo-check speed and memory on a 12 MP phone-size JPEG (see docs/PERFORMANCE.md)
 bench: $(DEV_STAMP)
 	$(BIN)/python tests/benchmarks/bench_check.py
+
+## make calibrate: re-measure the policy metrics on real and degraded photos (docs/CALIBRATION.md)
+calibrate: $(DEV_STAMP)
+	$(BIN)/python tests/benchmarks/calibrate_policy.py > docs/calibration/measurements.md
+	@echo "wrote docs/calibration/measurements.md"
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info functions/*.egg-info

@@ -9,11 +9,13 @@ Timestamps stay strings, as CloudFormation treats them.
 
 from __future__ import annotations
 
-from os import PathLike
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
+
+if TYPE_CHECKING:
+    from os import PathLike
 
 __all__ = ["TemplateError", "load_template", "load_template_text"]
 
@@ -24,24 +26,27 @@ _SPECIAL_TAGS = {"Ref": "Ref", "Condition": "Condition"}
 class TemplateError(ValueError):
     """The text is not a CloudFormation template (not a mapping at top level)."""
 
+    def __init__(self) -> None:
+        """Create the error with its fixed message."""
+        super().__init__("a CloudFormation template must be a mapping at the top level")
+
 
 class _CfnLoader(yaml.SafeLoader):
     """SafeLoader that understands CloudFormation's intrinsic-function tags."""
 
 
-def _construct_node(loader: _CfnLoader, node: yaml.Node) -> Any:
+def _construct_node(loader: _CfnLoader, node: yaml.Node) -> object:
     if isinstance(node, yaml.ScalarNode):
         return loader.construct_scalar(node)
     if isinstance(node, yaml.SequenceNode):
         return loader.construct_sequence(node, deep=True)
     if isinstance(node, yaml.MappingNode):
         return loader.construct_mapping(node, deep=True)
-    raise yaml.constructor.ConstructorError(
-        None, None, f"unexpected YAML node {node.id!r}", node.start_mark
-    )
+    message = f"unexpected YAML node {type(node).__name__}"
+    raise yaml.constructor.ConstructorError(None, None, message, node.start_mark)
 
 
-def _construct_intrinsic(loader: _CfnLoader, tag_suffix: str, node: yaml.Node) -> dict[str, Any]:
+def _construct_intrinsic(loader: _CfnLoader, tag_suffix: str, node: yaml.Node) -> dict[str, object]:
     value = _construct_node(loader, node)
     if tag_suffix == "GetAtt" and isinstance(value, str):
         # "Resource.Attribute.With.Dots" -> ["Resource", "Attribute.With.Dots"]
@@ -67,7 +72,7 @@ def load_template_text(text: str) -> dict[str, Any]:
     finally:
         loader.dispose()
     if not isinstance(document, dict):
-        raise TemplateError("a CloudFormation template must be a mapping at the top level")
+        raise TemplateError
     return document
 
 

@@ -100,6 +100,7 @@ def measurements(photo: DecodedPhoto, analysis: FaceAnalysis) -> dict[str, Any]:
         "width": photo.width,
         "height": photo.height,
         "short_side_px": min(photo.width, photo.height),
+        "decoded_long_side_px": max(photo.decoded_size),
         "faces_detected": len(analysis.detections),
         "decode_ms": _round(photo.decode_ms),
         "detect_ms": _round(analysis.detect_ms),

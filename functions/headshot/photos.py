@@ -52,6 +52,8 @@ _OTHER_SIGNATURES: Final = (
 # Transparent pixels are composited on a neutral mid grey: no colour cast, no halo.
 NEUTRAL_BACKGROUND: Final = (128, 128, 128)
 _SRGB: Final = ImageCms.createProfile("sRGB")
+# Start-of-frame markers (baseline, progressive, lossless...), not DHT/JPG/DAC.
+_JPEG_SOF_MARKERS: Final = frozenset({0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF})
 SNIFF_BYTES: Final = 64
 
 
@@ -78,6 +80,8 @@ class DecodedPhoto:
     analysis_scale: float
     # The copy later stages keep (long side <= PhotoLimits.keep_side), when asked for.
     normalised: Image.Image | None
+    # Size the decoder actually produced (upright): JPEG DCT scaling makes it far below the original.
+    decoded_size: tuple[int, int]
     decode_ms: float
 
 
@@ -149,6 +153,7 @@ def decode_photo(data: bytes, limits: PhotoLimits, *, keep_normalised: bool = Fa
     except Exception as exc:  # any decoder failure on untrusted bytes is a corrupt image
         raise PhotoError(Reason.CORRUPT_IMAGE, f"decoding failed ({type(exc).__name__})") from None
     rgb = _apply_orientation(rgb, orientation)
+    decoded_size = rgb.size
 
     normalised = None
     if keep_normalised:
@@ -162,6 +167,7 @@ def decode_photo(data: bytes, limits: PhotoLimits, *, keep_normalised: bool = Fa
         analysis=np.asarray(analysis),
         analysis_scale=analysis.width / width,
         normalised=normalised,
+        decoded_size=decoded_size,
         decode_ms=(time.perf_counter() - started) * 1000,
     )
 
@@ -173,8 +179,52 @@ def encode_jpeg(image: Image.Image, quality: int = 90) -> bytes:
     return buffer.getvalue()
 
 
+def header_dimensions(data: bytes, fmt: str) -> tuple[int, int] | None:
+    """Width and height read straight from the container header, or None if not found.
+
+    Checked before any decoder library sees the bytes: libwebp, for one, allocates the
+    whole canvas when a file is merely opened.
+    """
+    if fmt == "png" and len(data) >= 24 and data[12:16] == b"IHDR":
+        return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+    if fmt == "webp":
+        kind = data[12:16]
+        if kind == b"VP8X" and len(data) >= 30:
+            return int.from_bytes(data[24:27], "little") + 1, int.from_bytes(data[27:30], "little") + 1
+        if kind == b"VP8L" and len(data) >= 25:
+            bits = int.from_bytes(data[21:25], "little")
+            return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
+        if kind == b"VP8 " and len(data) >= 30:
+            return int.from_bytes(data[26:28], "little") & 0x3FFF, int.from_bytes(data[28:30], "little") & 0x3FFF
+    if fmt == "jpeg":
+        return _jpeg_dimensions(data)
+    return None
+
+
+def _jpeg_dimensions(data: bytes) -> tuple[int, int] | None:
+    """Walk the JPEG marker segments to the first start-of-frame header."""
+    position = 2
+    while position + 9 < len(data):
+        if data[position] != 0xFF:
+            return None
+        marker = data[position + 1]
+        if marker == 0xFF:  # fill byte
+            position += 1
+            continue
+        length = int.from_bytes(data[position + 2 : position + 4], "big")
+        if marker in _JPEG_SOF_MARKERS:
+            return int.from_bytes(data[position + 7 : position + 9], "big"), int.from_bytes(
+                data[position + 5 : position + 7], "big"
+            )
+        position += 2 + length
+    return None
+
+
 def _open_header_only(data: bytes, fmt: str, limits: PhotoLimits) -> Image.Image:
-    """Open lazily (header only), then enforce the pixel limit before anything is decoded."""
+    """Open lazily (header only), enforcing the pixel limit before anything is decoded."""
+    claimed = header_dimensions(data, fmt)
+    if claimed is not None and claimed[0] * claimed[1] > limits.max_pixels:
+        raise PhotoError(Reason.IMAGE_TOO_LARGE, f"{claimed[0]}x{claimed[1]} pixels > {limits.max_pixels}")
     try:
         with warnings.catch_warnings():
             # Our own limit below is the one that counts; Pillow's is only a second net.
@@ -192,6 +242,14 @@ def _open_header_only(data: bytes, fmt: str, limits: PhotoLimits) -> Image.Image
     # HEIF containers may hold several stills (bursts, depth); we use the primary image.
     if fmt != "heif" and getattr(image, "is_animated", False):
         raise PhotoError(Reason.UNSUPPORTED_FORMAT, f"animated {fmt} files are not accepted")
+    if fmt == "png":
+        # Pillow decodes damaged PNG pixel data to silent black; the chunk CRCs catch it
+        # without inflating anything. verify() consumes the file, so it is opened again.
+        try:
+            image.verify()
+            image = Image.open(io.BytesIO(data), formats=["PNG"])
+        except Exception as exc:
+            raise PhotoError(Reason.CORRUPT_IMAGE, f"damaged png ({type(exc).__name__})") from None
     return image
 
 
@@ -276,6 +334,7 @@ __all__ = [
     "check_byte_size",
     "decode_photo",
     "encode_jpeg",
+    "header_dimensions",
     "read_limited",
     "sniff_format",
 ]

@@ -135,8 +135,8 @@ def main() -> None:
         "gravel",
         "retina",
     ):
-        image = np.asarray(Image.fromarray(getattr(skimage.data, name)()).convert("RGB"))
-        _, scores, _ = detector.run(image, 1, -1.0)
+        pixels = np.asarray(Image.fromarray(getattr(skimage.data, name)()).convert("RGB"))
+        _, scores, _ = detector.run(pixels, 1, -1.0)
         print(f"- no face, {name}: {sorted((round(s, 2) for s in scores), reverse=True)}")
     for name, (image, _) in bases.items():
         _, scores, _ = detector.run(np.asarray(image), 0, -1.0)

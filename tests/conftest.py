@@ -1,0 +1,33 @@
+"""Shared fixtures: the photo checker (models loaded once) and the real-photo test set."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from headshot.checks import PhotoChecker
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+FACES_DIR = Path(os.environ.get("HEADSHOT_TESTDATA_FACES", REPO_ROOT.parent / "shared" / "testdata" / "faces"))
+FACES_MISSING = (
+    f"shared real-photo test set not found at {FACES_DIR} (see DESIGN.md §9); "
+    "tests that need real photos are skipped, the package-shipped astronaut still covers the core path"
+)
+
+
+@pytest.fixture(scope="session")
+def checker() -> PhotoChecker:
+    return PhotoChecker()
+
+
+@pytest.fixture(scope="session")
+def faces_dir() -> Path:
+    if not FACES_DIR.is_dir():
+        pytest.skip(FACES_MISSING)
+    return FACES_DIR
+
+
+def pytest_report_header() -> str:
+    return f"real-photo test set: {FACES_DIR if FACES_DIR.is_dir() else 'ABSENT — ' + FACES_MISSING}"
