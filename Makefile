@@ -4,6 +4,10 @@ PYTHON ?= $(shell for p in python3.13 python3.12 python3.11 python3; do command 
 VENV := .venv
 BIN := $(VENV)/bin
 DEV_STAMP := $(VENV)/.stamp-dev
+# Standalone CLI tools with pinned dependency trees of their own (see pyproject.toml).
+TOOLS_VENV := .venv-tools
+TOOLS_STAMP := $(TOOLS_VENV)/.stamp-tools
+CHECKOV_VERSION := 3.3.30
 
 .PHONY: venv test lint bench calibrate clean
 
@@ -14,10 +18,16 @@ $(DEV_STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	@touch $@
 
-venv: $(DEV_STAMP)
+$(TOOLS_STAMP): Makefile
+	@test -x $(TOOLS_VENV)/bin/python || $(PYTHON) -m venv $(TOOLS_VENV)
+	$(TOOLS_VENV)/bin/python -m pip install -q --upgrade pip
+	$(TOOLS_VENV)/bin/python -m pip install -q 'checkov==$(CHECKOV_VERSION)'
+	@touch $@
+
+venv: $(DEV_STAMP) $(TOOLS_STAMP)
 
 ## make test: the whole suite (unit, integration, container, infra; ruff and mypy run as tests too)
-test: $(DEV_STAMP)
+test: $(DEV_STAMP) $(TOOLS_STAMP)
 	@$(BIN)/python -m pytest; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: treating as a failure"; fi; exit $$rc
 
@@ -36,4 +46,4 @@ calibrate: $(DEV_STAMP)
 	@echo "wrote docs/calibration/measurements.md"
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info functions/*.egg-info
+	rm -rf $(VENV) $(TOOLS_VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info functions/*.egg-info

@@ -75,6 +75,61 @@ class Settings:
         )
 
 
+def require(env: Mapping[str, str], name: str) -> str:
+    """A required variable: missing or empty fails at start with its name."""
+    value = env.get(name, "")
+    if not value:
+        raise ConfigurationError(f"required environment variable {name} is not set")
+    return value
+
+
+def _csv(env: Mapping[str, str], name: str) -> frozenset[str]:
+    return frozenset(part.strip().lower() for part in env.get(name, "").split(",") if part.strip())
+
+
+@dataclass(frozen=True, slots=True)
+class ControlPlaneSettings:
+    """What the Lambda functions share; each reads it once at cold start (template.yaml Globals)."""
+
+    jobs_table: str
+    data_bucket: str
+    retention_days: int
+    upload_window_s: int
+    max_active_jobs_per_user: int
+    webhook_allowed_hosts: frozenset[str]
+    webhook_queue_url: str | None
+    sagemaker_endpoint_name: str | None
+    inference_request_ttl_s: int
+    inference_invocation_timeout_s: int
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> ControlPlaneSettings:
+        return cls(
+            jobs_table=require(env, "JOBS_TABLE"),
+            data_bucket=require(env, "DATA_BUCKET"),
+            retention_days=_int(env, "RETENTION_DAYS", 7),
+            # How long presigned uploads stay valid; jobs whose uploads never came expire after it.
+            upload_window_s=_int(env, "UPLOAD_WINDOW_SECONDS", 900, minimum=60),
+            max_active_jobs_per_user=_int(env, "MAX_ACTIVE_JOBS_PER_USER", 5),
+            webhook_allowed_hosts=_csv(env, "WEBHOOK_ALLOWED_HOSTS"),
+            webhook_queue_url=env.get("WEBHOOK_QUEUE_URL") or None,
+            sagemaker_endpoint_name=env.get("SAGEMAKER_ENDPOINT_NAME") or None,
+            inference_request_ttl_s=_int(env, "INFERENCE_REQUEST_TTL_SECONDS", 3600),
+            inference_invocation_timeout_s=_int(env, "INFERENCE_INVOCATION_TIMEOUT_SECONDS", 900),
+        )
+
+    def need(self, value: str | None, name: str) -> str:
+        """A variable only some functions get (their template entry must provide it)."""
+        if not value:
+            raise ConfigurationError(f"required environment variable {name} is not set for this function")
+        return value
+
+
+@lru_cache(maxsize=1)
+def get_control_plane_settings() -> ControlPlaneSettings:
+    return ControlPlaneSettings.from_env(os.environ)
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     """The process-wide settings, read from the environment on first use."""

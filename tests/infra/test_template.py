@@ -136,9 +136,12 @@ def policy_statements(node: Any) -> Iterator[dict[str, Any]]:
 
 
 def run_tool(name: str, *args: str) -> subprocess.CompletedProcess[str]:
-    executable = Path(sys.executable).parent / name
-    if not executable.exists():
-        pytest.fail(f"{name} is not installed next to {sys.executable}; install the project's dev extra")
+    # Linters come from the dev extra (next to this interpreter) or, for checkov with its
+    # own pinned dependency tree, from the tool environment the Makefile builds.
+    candidates = [Path(sys.executable).parent / name, REPO_ROOT / ".venv-tools" / "bin" / name]
+    executable = next((c for c in candidates if c.exists()), None)
+    if executable is None:
+        pytest.fail(f"{name} not found in {[str(c.parent) for c in candidates]}; run `make test` to bootstrap them")
     return subprocess.run(
         [str(executable), *args],
         cwd=REPO_ROOT,

@@ -1,0 +1,295 @@
+"""Jobs: the domain object, its forward-only status machine, and the public view of it.
+
+Storage lives in `headshot.job_store` (PynamoDB); every change there is a conditional write
+on the version this object was read at, so the rules below hold under concurrency:
+duplicate and out-of-order events find the job already moved on and change nothing.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Any, Final
+
+import numpy as np
+
+from headshot.policy import IdentityEvidence
+from headshot.reasons import Finding, Reason
+
+
+class JobStatus(StrEnum):
+    AWAITING_UPLOAD = "awaiting_upload"
+    VALIDATING = "validating"
+    QUEUED = "queued"
+    COMPLETED = "completed"
+    REJECTED = "rejected"
+    FAILED = "failed"
+    EXPIRED = "expired"
+    DELETED = "deleted"
+
+
+class PhotoStatus(StrEnum):
+    PENDING = "pending"
+    ACCEPTED = "accepted"
+    REJECTED = "rejected"
+
+
+ACTIVE: Final = frozenset({JobStatus.AWAITING_UPLOAD, JobStatus.VALIDATING, JobStatus.QUEUED})
+# Forward only. COMPLETED/FAILED -> QUEUED is a regeneration: a new round, never a step back.
+TRANSITIONS: Final[dict[JobStatus, frozenset[JobStatus]]] = {
+    JobStatus.AWAITING_UPLOAD: frozenset(
+        {JobStatus.VALIDATING, JobStatus.REJECTED, JobStatus.EXPIRED, JobStatus.DELETED}
+    ),
+    JobStatus.VALIDATING: frozenset({JobStatus.QUEUED, JobStatus.REJECTED, JobStatus.EXPIRED, JobStatus.DELETED}),
+    JobStatus.QUEUED: frozenset({JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.EXPIRED, JobStatus.DELETED}),
+    JobStatus.COMPLETED: frozenset({JobStatus.QUEUED, JobStatus.DELETED}),
+    JobStatus.FAILED: frozenset({JobStatus.QUEUED, JobStatus.DELETED}),
+    JobStatus.REJECTED: frozenset({JobStatus.DELETED}),
+    JobStatus.EXPIRED: frozenset({JobStatus.DELETED}),
+    JobStatus.DELETED: frozenset(),
+}
+STYLES: Final[dict[str, tuple[str, str]]] = {
+    "studio_gray": ("Studio grey", "Soft grey gradient backdrop, even studio light."),
+    "studio_white": ("Studio white", "Clean white backdrop, bright and even."),
+    "studio_blue": ("Studio blue", "Deep blue backdrop, classic corporate portrait."),
+    "office_blur": ("Office", "Your own background, strongly blurred like a fast lens."),
+}
+MIN_ACCEPTED_PHOTOS: Final = 1
+
+
+class JobError(Exception):
+    """A domain rule was broken; `code` is the API error code."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class InvalidTransition(JobError):  # noqa: N818 - reads as the domain term
+    def __init__(self, current: JobStatus, wanted: JobStatus) -> None:
+        super().__init__("invalid_transition", f"a job that is {current.value} cannot become {wanted.value}")
+        self.current = current
+        self.wanted = wanted
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def new_id(prefix: str) -> str:
+    """Opaque, unguessable ids (also used in S3 keys the server chooses)."""
+    return f"{prefix}_{secrets.token_hex(12)}"
+
+
+@dataclass(slots=True)
+class Photo:
+    photo_id: str
+    index: int
+    status: PhotoStatus = PhotoStatus.PENDING
+    reasons: list[Finding] = field(default_factory=list)
+    warnings: list[Finding] = field(default_factory=list)
+    # Biometric evidence, kept only while the job lives (erased on DELETE and by TTL).
+    embedding: np.ndarray | None = None
+    chip_signature: np.ndarray | None = None
+    skin_lab: tuple[float, float, float] | None = None
+    # The normalised, EXIF-free copy (photos/ prefix) once accepted.
+    key: str | None = None
+
+    @property
+    def evidence(self) -> IdentityEvidence | None:
+        if self.status is not PhotoStatus.ACCEPTED or self.embedding is None or self.chip_signature is None:
+            return None
+        return IdentityEvidence(self.embedding, self.chip_signature)
+
+    def settle(self, reasons: list[Finding], warnings: list[Finding]) -> None:
+        self.reasons, self.warnings = list(reasons), list(warnings)
+        self.status = PhotoStatus.REJECTED if reasons else PhotoStatus.ACCEPTED
+
+    def reject(self, finding: Finding) -> None:
+        if all(r.code != finding.code for r in self.reasons):
+            self.reasons.append(finding)
+        self.status = PhotoStatus.REJECTED
+
+    def to_public(self) -> dict[str, Any]:
+        return {
+            "photo_id": self.photo_id,
+            "status": self.status.value,
+            "reasons": [r.to_dict() for r in self.reasons],
+            "warnings": [w.to_dict() for w in self.warnings],
+        }
+
+
+@dataclass(slots=True)
+class ResultImage:
+    image_id: str
+    style: str
+    key: str
+    seed: int
+    fidelity: dict[str, Any]
+
+
+@dataclass(slots=True)
+class Failure:
+    code: str
+    message: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"code": self.code, "message": self.message}
+
+
+@dataclass(slots=True)
+class Job:
+    job_id: str
+    owner_sub: str
+    status: JobStatus
+    created_at: datetime
+    updated_at: datetime
+    # When DynamoDB's TTL may delete the record (the retention window).
+    expires_at: datetime
+    # Presigned uploads stop working at this time; the sweeper expires jobs still waiting.
+    upload_expires_at: datetime
+    styles: list[str]
+    variants: int
+    photos: list[Photo]
+    webhook_url: str | None = None
+    client_reference: str | None = None
+    round: int = 0
+    inference_id: str | None = None
+    inference_invoked: bool = False
+    output_location: str | None = None
+    results: list[ResultImage] = field(default_factory=list)
+    error: Failure | None = None
+    # (status, ISO time) of every transition: the job's timeline.
+    history: list[tuple[str, str]] = field(default_factory=list)
+    # Optimistic-locking version of the stored record (None before the first write).
+    version: int | None = None
+
+    @classmethod
+    def create(
+        cls,
+        *,
+        owner_sub: str,
+        photo_count: int,
+        styles: list[str],
+        variants: int,
+        now: datetime,
+        retention: timedelta,
+        upload_window: timedelta,
+        webhook_url: str | None = None,
+        client_reference: str | None = None,
+    ) -> Job:
+        photos = [Photo(new_id("ph"), index) for index in range(photo_count)]
+        return cls(
+            job_id=new_id("job"),
+            owner_sub=owner_sub,
+            status=JobStatus.AWAITING_UPLOAD,
+            created_at=now,
+            updated_at=now,
+            expires_at=now + retention,
+            upload_expires_at=now + upload_window,
+            styles=list(styles),
+            variants=variants,
+            photos=photos,
+            webhook_url=webhook_url,
+            client_reference=client_reference,
+            history=[(JobStatus.AWAITING_UPLOAD.value, iso(now))],
+        )
+
+    @property
+    def active(self) -> bool:
+        return self.status in ACTIVE
+
+    def photo(self, photo_id: str) -> Photo | None:
+        return next((p for p in self.photos if p.photo_id == photo_id), None)
+
+    @property
+    def all_photos_settled(self) -> bool:
+        return all(p.status is not PhotoStatus.PENDING for p in self.photos)
+
+    @property
+    def accepted_photos(self) -> list[Photo]:
+        return [p for p in self.photos if p.status is PhotoStatus.ACCEPTED]
+
+    def can_become(self, status: JobStatus) -> bool:
+        return status in TRANSITIONS[self.status]
+
+    def transition(self, status: JobStatus, now: datetime) -> None:
+        if not self.can_become(status):
+            raise InvalidTransition(self.status, status)
+        self.status = status
+        self.updated_at = now
+        self.history.append((status.value, iso(now)))
+
+    def start_round(self, now: datetime) -> None:
+        """Queue a new inference round (first one, or a regeneration)."""
+        self.transition(JobStatus.QUEUED, now)
+        self.round += 1
+        self.inference_id = f"{self.job_id}-r{self.round}"
+        self.inference_invoked = False
+        self.output_location = None
+        self.error = None
+
+    def fail(self, status: JobStatus, code: str, message: str, now: datetime) -> None:
+        self.transition(status, now)
+        self.error = Failure(code, message)
+
+    def erase_personal_data(self, now: datetime) -> None:
+        """DELETE: the record stays (so the id answers 'deleted') but holds nothing personal."""
+        self.transition(JobStatus.DELETED, now)
+        for photo in self.photos:
+            photo.embedding = photo.chip_signature = None
+            photo.skin_lab = None
+            photo.key = None
+        self.results = []
+        self.webhook_url = None
+        self.client_reference = None
+        self.output_location = None
+
+    def rejection_summary(self) -> Failure:
+        codes = sorted({r.code.value for p in self.photos for r in p.reasons})
+        return Failure("photos_rejected", f"not enough usable photos; reasons: {', '.join(codes) or 'none'}")
+
+    def to_public(self, result_urls: dict[str, tuple[str, str]] | None = None) -> dict[str, Any]:
+        """The GET /v1/jobs/{id} body (DESIGN.md §3); result_urls maps image_id -> (url, expires_at)."""
+        urls = result_urls or {}
+        return {
+            "job_id": self.job_id,
+            "status": self.status.value,
+            "created_at": iso(self.created_at),
+            "updated_at": iso(self.updated_at),
+            "styles": list(self.styles),
+            "variants": self.variants,
+            "round": self.round,
+            "client_reference": self.client_reference,
+            "photos": [p.to_public() for p in self.photos],
+            "results": [
+                {
+                    "image_id": r.image_id,
+                    "style": r.style,
+                    "url": urls[r.image_id][0],
+                    "expires_at": urls[r.image_id][1],
+                    "fidelity": r.fidelity,
+                }
+                for r in self.results
+                if r.image_id in urls
+            ],
+            "error": self.error.to_dict() if self.error else None,
+            "timeline": [{"status": s, "at": at} for s, at in self.history],
+        }
+
+
+def validate_styles(styles: list[str]) -> None:
+    unknown = [s for s in styles if s not in STYLES]
+    if unknown:
+        raise JobError("unknown_style", f"unknown style(s): {', '.join(unknown)}; see GET /v1/styles")
+
+
+def reason(code: str) -> Finding:
+    return Finding.rejection(Reason(code))
