@@ -217,6 +217,17 @@ class Job:
     def accepted_photos(self) -> list[Photo]:
         return [p for p in self.photos if p.status is PhotoStatus.ACCEPTED]
 
+    @property
+    def can_become_validating(self) -> bool:
+        """Photos are still being received (uploads may arrive while others are checked)."""
+        return self.status in (JobStatus.AWAITING_UPLOAD, JobStatus.VALIDATING)
+
+    def output_location_key(self) -> str | None:
+        """The S3 key of SageMaker's output object for the current round, if any."""
+        if not self.output_location or not self.output_location.startswith("s3://"):
+            return None
+        return self.output_location[5:].partition("/")[2] or None
+
     def can_become(self, status: JobStatus) -> bool:
         return status in TRANSITIONS[self.status]
 

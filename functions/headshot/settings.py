@@ -83,10 +83,6 @@ def require(env: Mapping[str, str], name: str) -> str:
     return value
 
 
-def _csv(env: Mapping[str, str], name: str) -> frozenset[str]:
-    return frozenset(part.strip().lower() for part in env.get(name, "").split(",") if part.strip())
-
-
 @dataclass(frozen=True, slots=True)
 class ControlPlaneSettings:
     """What the Lambda functions share; each reads it once at cold start (template.yaml Globals)."""
@@ -96,7 +92,10 @@ class ControlPlaneSettings:
     retention_days: int
     upload_window_s: int
     max_active_jobs_per_user: int
-    webhook_allowed_hosts: frozenset[str]
+    webhook_allowed_hosts: str  # comma-separated, parsed by headshot.webhooks
+    # Only the local stack sets this (http://127.0.0.1 receivers); nothing in template.yaml does.
+    webhook_allow_loopback_http: bool
+    webhook_max_attempts: int
     webhook_queue_url: str | None
     sagemaker_endpoint_name: str | None
     inference_request_ttl_s: int
@@ -111,7 +110,9 @@ class ControlPlaneSettings:
             # How long presigned uploads stay valid; jobs whose uploads never came expire after it.
             upload_window_s=_int(env, "UPLOAD_WINDOW_SECONDS", 900, minimum=60),
             max_active_jobs_per_user=_int(env, "MAX_ACTIVE_JOBS_PER_USER", 5),
-            webhook_allowed_hosts=_csv(env, "WEBHOOK_ALLOWED_HOSTS"),
+            webhook_allowed_hosts=env.get("WEBHOOK_ALLOWED_HOSTS", ""),
+            webhook_allow_loopback_http=env.get("HEADSHOT_WEBHOOK_ALLOW_LOOPBACK_HTTP", "") == "1",
+            webhook_max_attempts=_int(env, "WEBHOOK_MAX_ATTEMPTS", 8),
             webhook_queue_url=env.get("WEBHOOK_QUEUE_URL") or None,
             sagemaker_endpoint_name=env.get("SAGEMAKER_ENDPOINT_NAME") or None,
             inference_request_ttl_s=_int(env, "INFERENCE_REQUEST_TTL_SECONDS", 3600),

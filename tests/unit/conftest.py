@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Final
 
 import boto3
 import pytest
@@ -11,7 +12,7 @@ from moto import mock_aws
 from headshot.job_store import DynamoJobStore
 from infra.aws_resources import create_table
 
-REGION = "eu-west-1"
+REGION: Final = "eu-west-1"
 
 
 @pytest.fixture

@@ -1,0 +1,103 @@
+"""HTTP API function: POST/GET/DELETE jobs, styles, regenerate. Thin: parse, call, map errors."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from headshot.service import ApiError, ControlPlane
+from headshot.wiring import control_plane
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+app = APIGatewayHttpResolver()
+plane: ControlPlane = control_plane()  # once per process: clients, table binding
+
+
+def _json(status: int, body: Any) -> Response[str]:
+    return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=json.dumps(body))
+
+
+def _owner() -> str:
+    # API Gateway's JWT authorizer has verified the token; its subject is the tenant.
+    claims = app.current_event.request_context.authorizer.jwt_claim or {}
+    subject = claims.get("sub")
+    if not isinstance(subject, str) or not subject:
+        raise ApiError(401, "unauthorized", "the token has no subject")
+    return subject
+
+
+def _body() -> dict[str, Any]:
+    raw = app.current_event.decoded_body or "{}"
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise ApiError(400, "invalid_json", "the request body is not valid JSON") from None
+    if not isinstance(body, dict):
+        raise ApiError(400, "invalid_request", "the request body must be a JSON object")
+    return body
+
+
+@app.post("/v1/jobs")
+@tracer.capture_method
+def create_job() -> Response[str]:
+    created = plane.create_job(_owner(), _body())
+    metrics.add_metric(name="JobsCreated", unit=MetricUnit.Count, value=1)
+    logger.info("job created", extra={"job_id": created["job_id"]})
+    return _json(201, created)
+
+
+@app.get("/v1/jobs/<job_id>")
+@tracer.capture_method
+def get_job(job_id: str) -> Response[str]:
+    return _json(200, plane.get_job(_owner(), job_id))
+
+
+@app.delete("/v1/jobs/<job_id>")
+@tracer.capture_method
+def delete_job(job_id: str) -> Response[str]:
+    plane.delete_job(_owner(), job_id)
+    logger.info("job erased", extra={"job_id": job_id})
+    return Response(status_code=204, body="")
+
+
+@app.post("/v1/jobs/<job_id>/regenerate")
+@tracer.capture_method
+def regenerate(job_id: str) -> Response[str]:
+    return _json(202, plane.regenerate(_owner(), job_id, _body()))
+
+
+@app.get("/v1/styles")
+def styles() -> Response[str]:
+    return _json(200, plane.styles())
+
+
+@app.exception_handler(ApiError)
+def api_error(error: ApiError) -> Response[str]:
+    return _json(error.status, {"error": {"code": error.code, "message": error.message}})
+
+
+@app.not_found
+def route_not_found(_: Exception) -> Response[str]:
+    return _json(404, {"error": {"code": "not_found", "message": "no such route"}})
+
+
+@app.exception_handler(Exception)
+def fault(error: Exception) -> Response[str]:
+    # Logged with its stack trace for operators; the client sees a code and nothing else.
+    logger.exception("unhandled error")
+    return _json(500, {"error": {"code": "internal_error", "message": "something went wrong; try again"}})
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

@@ -1,0 +1,165 @@
+"""S3 layout and access: server-chosen keys, presigned POST/GET, and erasing a job.
+
+Layout (template.yaml lifecycle rules expire each prefix):
+  uploads/{job_id}/{photo_id}            original upload (1-day backstop; deleted after validation)
+  photos/{job_id}/{photo_id}.jpg         normalised, EXIF-free copy kept for inference
+  requests/{job_id}/r{round}.json        inference request manifest
+  results/{job_id}/r{round}/{image}.png  generated headshots
+  async-output/…, async-failure/…        SageMaker's own output objects (exact keys on the job)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Final
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from headshot.jobs import iso
+
+JOB_PREFIXES: Final = ("uploads/", "photos/", "requests/", "results/")
+UPLOAD_CONTENT_TYPE_PREFIX: Final = "image/"
+
+
+class StorageError(Exception):
+    """S3 failed in a way the caller should surface as a fault (and retry)."""
+
+
+class ObjectMissing(StorageError):  # noqa: N818 - domain term
+    pass
+
+
+def upload_key(job_id: str, photo_id: str) -> str:
+    return f"uploads/{job_id}/{photo_id}"
+
+
+def photo_key(job_id: str, photo_id: str) -> str:
+    return f"photos/{job_id}/{photo_id}.jpg"
+
+
+def request_key(job_id: str, round_number: int) -> str:
+    return f"requests/{job_id}/r{round_number}.json"
+
+
+def results_prefix(job_id: str, round_number: int) -> str:
+    return f"results/{job_id}/r{round_number}/"
+
+
+def parse_upload_key(key: str) -> tuple[str, str] | None:
+    """(job_id, photo_id) of an uploads/ key, or None for anything else."""
+    parts = key.split("/")
+    if len(parts) != 3 or parts[0] != "uploads" or not parts[1] or not parts[2]:
+        return None
+    return parts[1], parts[2]
+
+
+def split_s3_uri(uri: str) -> tuple[str, str]:
+    if not uri.startswith("s3://") or "/" not in uri[5:]:
+        raise ValueError(f"not an s3:// object URI: {uri!r}")
+    bucket, _, key = uri[5:].partition("/")
+    return bucket, key
+
+
+@dataclass(frozen=True, slots=True)
+class PresignedUpload:
+    url: str
+    fields: dict[str, str]
+    expires_at: str
+
+
+@dataclass(frozen=True, slots=True)
+class StoredObject:
+    body: bytes
+    content_length: int
+
+
+class S3Storage:
+    """The data bucket. One client per process; ClientError never leaves this class."""
+
+    def __init__(self, bucket: str, client: Any | None = None) -> None:
+        self.bucket = bucket
+        # SigV4 everywhere (presigned POST policies require it); retries are botocore's standard mode.
+        self._s3 = client or boto3.client("s3", config=Config(signature_version="s3v4", retries={"mode": "standard"}))
+
+    def presign_upload(self, key: str, max_bytes: int, now: datetime, expires_in: timedelta) -> PresignedUpload:
+        """A presigned POST that fixes the key and bounds size and content type."""
+        seconds = int(expires_in.total_seconds())
+        try:
+            post = self._s3.generate_presigned_post(
+                Bucket=self.bucket,
+                Key=key,
+                Fields={},
+                Conditions=[
+                    ["content-length-range", 1, max_bytes],
+                    ["starts-with", "$Content-Type", UPLOAD_CONTENT_TYPE_PREFIX],
+                ],
+                ExpiresIn=seconds,
+            )
+        except (BotoCoreError, ClientError) as error:
+            raise StorageError(f"presign failed ({type(error).__name__})") from error
+        return PresignedUpload(post["url"], dict(post["fields"]), iso(now + expires_in))
+
+    def presign_get(self, key: str, now: datetime, expires_in: timedelta) -> tuple[str, str]:
+        url = self._s3.generate_presigned_url(
+            "get_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=int(expires_in.total_seconds())
+        )
+        return url, iso(now + expires_in)
+
+    def head_size(self, key: str) -> int:
+        try:
+            return int(self._s3.head_object(Bucket=self.bucket, Key=key)["ContentLength"])
+        except ClientError as error:
+            if _code(error) in ("404", "NoSuchKey", "NotFound"):
+                raise ObjectMissing(key) from error
+            raise StorageError(f"head failed ({_code(error)})") from error
+
+    def read_limited(self, key: str, max_bytes: int) -> bytes:
+        """Read at most max_bytes + 1 bytes, so an oversize object is detected, never slurped."""
+        try:
+            response = self._s3.get_object(Bucket=self.bucket, Key=key, Range=f"bytes=0-{max_bytes}")
+            data: bytes = response["Body"].read()
+        except ClientError as error:
+            if _code(error) in ("404", "NoSuchKey", "NotFound"):
+                raise ObjectMissing(key) from error
+            raise StorageError(f"get failed ({_code(error)})") from error
+        return data
+
+    def get_bytes(self, key: str) -> bytes:
+        return self.read_limited(key, 64 * 1024 * 1024)
+
+    def put(self, key: str, body: bytes, content_type: str) -> None:
+        try:
+            self._s3.put_object(Bucket=self.bucket, Key=key, Body=body, ContentType=content_type)
+        except (BotoCoreError, ClientError) as error:
+            raise StorageError(f"put failed ({type(error).__name__})") from error
+
+    def delete(self, keys: list[str]) -> int:
+        """Delete exact keys (missing ones are fine); returns how many were asked for."""
+        for start in range(0, len(keys), 1000):
+            batch: list[Any] = [{"Key": key} for key in keys[start : start + 1000]]
+            try:
+                response = self._s3.delete_objects(Bucket=self.bucket, Delete={"Objects": batch, "Quiet": True})
+            except (BotoCoreError, ClientError) as error:
+                raise StorageError(f"delete failed ({type(error).__name__})") from error
+            if response.get("Errors"):
+                raise StorageError(f"{len(response['Errors'])} objects could not be deleted")
+        return len(keys)
+
+    def erase_job(self, job_id: str, extra_keys: list[str]) -> int:
+        """Delete every object of a job under its prefixes plus SageMaker's exact output keys."""
+        keys = list(extra_keys)
+        paginator = self._s3.get_paginator("list_objects_v2")
+        try:
+            for prefix in JOB_PREFIXES:
+                for page in paginator.paginate(Bucket=self.bucket, Prefix=f"{prefix}{job_id}/"):
+                    keys.extend(item["Key"] for item in page.get("Contents", []))
+        except (BotoCoreError, ClientError) as error:
+            raise StorageError(f"list failed ({type(error).__name__})") from error
+        return self.delete(keys)
+
+
+def _code(error: ClientError) -> str:
+    return str(error.response.get("Error", {}).get("Code", "unknown"))
