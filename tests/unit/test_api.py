@@ -42,8 +42,13 @@ def api(job_store: DynamoJobStore, monkeypatch: pytest.MonkeyPatch) -> Iterator[
     boto3.client("s3", region_name=REGION).create_bucket(
         Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"}
     )
-    for name, value in {"JOBS_TABLE": "headshot-jobs-test", "DATA_BUCKET": BUCKET,
-                        "POWERTOOLS_METRICS_NAMESPACE": "HeadshotTest", "POWERTOOLS_TRACE_DISABLED": "1"}.items():  # fmt: skip
+    environment = {
+        "JOBS_TABLE": "headshot-jobs-test",
+        "DATA_BUCKET": BUCKET,
+        "POWERTOOLS_METRICS_NAMESPACE": "HeadshotTest",
+        "POWERTOOLS_TRACE_DISABLED": "1",
+    }
+    for name, value in environment.items():
         monkeypatch.setenv(name, value)
     module = importlib.import_module("api.app")
     plane = ControlPlane(settings(), job_store, S3Storage(BUCKET), PhotoLimits(max_bytes=5_000_000))
