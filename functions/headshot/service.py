@@ -66,6 +66,15 @@ class UploadOutcome(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class UploadResult:
+    outcome: UploadOutcome
+    accepted: bool | None = None
+    reason_codes: tuple[str, ...] = ()
+    check_ms: float | None = None
+    job_status: JobStatus | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class WebhookRequest:
     """A message for the webhook queue. The sender renders the body from the job at send time."""
 
@@ -103,9 +112,7 @@ class ControlPlane:
 
     @property
     def webhook_policy(self) -> WebhookPolicy:
-        return WebhookPolicy.from_allowed_hosts(
-            self.settings.webhook_allowed_hosts, allow_loopback_http=self.settings.webhook_allow_loopback_http
-        )
+        return WebhookPolicy(self.settings.webhook_allowed_hosts, self.settings.webhook_allow_loopback_http)
 
     # ---- API --------------------------------------------------------------------------
 
@@ -206,7 +213,7 @@ class ControlPlane:
             self._checker = (self.checker_factory or PhotoChecker)()
         return self._checker
 
-    def record_upload(self, job_id: str, photo_id: str) -> UploadOutcome:
+    def record_upload(self, job_id: str, photo_id: str) -> UploadResult:
         """Check one uploaded photo, keep its normalised copy, settle the job when all are in."""
         key = upload_key(job_id, photo_id)
         job = self.store.get(job_id)
@@ -214,7 +221,7 @@ class ControlPlane:
         if job is None or photo is None or photo.status is not PhotoStatus.PENDING or not job.can_become_validating:
             # Unknown, duplicate or late: the original must not linger either way.
             self.storage.delete([key])
-            return UploadOutcome.IGNORED
+            return UploadResult(UploadOutcome.IGNORED)
         check = self._check_upload(key, photo_id)
         kept_key = None
         if check.accepted and check.photo is not None and check.photo.normalised is not None:
@@ -243,11 +250,17 @@ class ControlPlane:
 
         outcome = update(self.store, job_id, settle)
         if outcome is None:
-            return UploadOutcome.IGNORED
+            return UploadResult(UploadOutcome.IGNORED)
         job, settled_now = outcome
         if settled_now:
-            self._after_settlement(job)
-        return UploadOutcome.RECORDED
+            job = self._after_settlement(job)
+        return UploadResult(
+            UploadOutcome.RECORDED,
+            accepted=check.accepted,
+            reason_codes=tuple(r.code.value for r in check.reasons),
+            check_ms=check.metrics.get("check_ms"),
+            job_status=job.status,
+        )
 
     def _check_upload(self, key: str, name: str) -> PhotoCheck:
         """Size and type are re-checked here: S3's POST conditions are not trusted alone."""
@@ -270,14 +283,15 @@ class ControlPlane:
         else:
             job.start_round(now)
 
-    def _after_settlement(self, job: Job) -> None:
+    def _after_settlement(self, job: Job) -> Job:
         rejected_copies = [p.key for p in job.photos if p.status is PhotoStatus.REJECTED and p.key]
         if rejected_copies:
             self.storage.delete(rejected_copies)
         if job.status is JobStatus.REJECTED:
             self.enqueue_webhook(job, WebhookEventType.JOB_REJECTED)
         elif job.status is JobStatus.QUEUED:
-            self.invoke_round(job)
+            return self.invoke_round(job)
+        return job
 
     def invoke_round(self, job: Job) -> Job:
         """Write the request manifest and invoke the endpoint once for this round."""
@@ -368,4 +382,12 @@ def _parse_create(body: Mapping[str, Any], policy: WebhookPolicy) -> dict[str, A
     return request
 
 
-__all__ = ["ApiError", "ControlPlane", "ObjectMissing", "UploadOutcome", "WebhookQueue", "WebhookRequest"]
+__all__ = [
+    "ApiError",
+    "ControlPlane",
+    "ObjectMissing",
+    "UploadOutcome",
+    "UploadResult",
+    "WebhookQueue",
+    "WebhookRequest",
+]

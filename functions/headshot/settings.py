@@ -83,6 +83,15 @@ def require(env: Mapping[str, str], name: str) -> str:
     return value
 
 
+def _allowed_hosts(env: Mapping[str, str]) -> frozenset[str]:
+    from headshot.webhooks import parse_allowed_hosts  # the URL rules live with the webhook code
+
+    try:
+        return parse_allowed_hosts(env.get("WEBHOOK_ALLOWED_HOSTS", ""))
+    except ValueError as error:
+        raise ConfigurationError(f"WEBHOOK_ALLOWED_HOSTS: {error}") from None
+
+
 @dataclass(frozen=True, slots=True)
 class ControlPlaneSettings:
     """What the Lambda functions share; each reads it once at cold start (template.yaml Globals)."""
@@ -92,7 +101,7 @@ class ControlPlaneSettings:
     retention_days: int
     upload_window_s: int
     max_active_jobs_per_user: int
-    webhook_allowed_hosts: str  # comma-separated, parsed by headshot.webhooks
+    webhook_allowed_hosts: frozenset[str]
     # Only the local stack sets this (http://127.0.0.1 receivers); nothing in template.yaml does.
     webhook_allow_loopback_http: bool
     webhook_max_attempts: int
@@ -110,7 +119,7 @@ class ControlPlaneSettings:
             # How long presigned uploads stay valid; jobs whose uploads never came expire after it.
             upload_window_s=_int(env, "UPLOAD_WINDOW_SECONDS", 900, minimum=60),
             max_active_jobs_per_user=_int(env, "MAX_ACTIVE_JOBS_PER_USER", 5),
-            webhook_allowed_hosts=env.get("WEBHOOK_ALLOWED_HOSTS", ""),
+            webhook_allowed_hosts=_allowed_hosts(env),
             webhook_allow_loopback_http=env.get("HEADSHOT_WEBHOOK_ALLOW_LOOPBACK_HTTP", "") == "1",
             webhook_max_attempts=_int(env, "WEBHOOK_MAX_ATTEMPTS", 8),
             webhook_queue_url=env.get("WEBHOOK_QUEUE_URL") or None,

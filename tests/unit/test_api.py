@@ -18,6 +18,7 @@ from headshot.jobs import JobStatus
 from headshot.service import ControlPlane
 from headshot.settings import ControlPlaneSettings, PhotoLimits
 from headshot.storage import S3Storage
+from infra.aws_resources import function_environment
 from tests.unit.conftest import REGION
 
 EVENT = json.loads((Path(__file__).parent / "fixtures" / "events" / "http_api_request.json").read_text())
@@ -42,14 +43,13 @@ def api(job_store: DynamoJobStore, monkeypatch: pytest.MonkeyPatch) -> Iterator[
     boto3.client("s3", region_name=REGION).create_bucket(
         Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"}
     )
-    environment = {
-        "JOBS_TABLE": "headshot-jobs-test",
-        "DATA_BUCKET": BUCKET,
-        "POWERTOOLS_METRICS_NAMESPACE": "HeadshotTest",
-        "POWERTOOLS_TRACE_DISABLED": "1",
-    }
+    environment = function_environment(
+        "ApiFunction",
+        {"JobsTable": "headshot-jobs-test", "DataBucket": BUCKET, "InferenceEndpoint.EndpointName": "endpoint"},
+    )
     for name, value in environment.items():
         monkeypatch.setenv(name, value)
+    monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "1")
     module = importlib.import_module("api.app")
     plane = ControlPlane(settings(), job_store, S3Storage(BUCKET), PhotoLimits(max_bytes=5_000_000))
     monkeypatch.setattr(module, "plane", plane)
