@@ -6,6 +6,7 @@ leaves to CloudFormation become the logical id, prefixed.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -56,7 +57,9 @@ def create_queue(sqs: Any, logical_id: str, name: str, template_path: Path = TEM
     return url
 
 
-def function_environment(logical_id: str, resources: dict[str, str], template_path: Path = TEMPLATE) -> dict[str, str]:
+def function_environment(
+    logical_id: str, resources: Mapping[str, str | list[str]], template_path: Path = TEMPLATE
+) -> dict[str, str]:
     """A function's environment as template.yaml gives it (Globals, then its own), resolved.
 
     `resources` maps what the template refers to — logical ids for Ref, "Id.Attribute" for
@@ -81,7 +84,7 @@ def _parameter_default(spec: dict[str, Any]) -> Any:
     return default
 
 
-def _resolve(value: Any, resources: dict[str, str], parameters: dict[str, Any]) -> Any:
+def _resolve(value: Any, resources: Mapping[str, str | list[str]], parameters: dict[str, Any]) -> Any:
     if isinstance(value, str | int | float):
         return str(value)
     if isinstance(value, list):

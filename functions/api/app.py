@@ -79,7 +79,7 @@ def styles() -> Response[str]:
     return _json(200, plane.styles())
 
 
-@app.exception_handler(ApiError)
+@app.exception_handler(ApiError)  # type: ignore[untyped-decorator]
 def api_error(error: ApiError) -> Response[str]:
     return _json(error.status, {"error": {"code": error.code, "message": error.message}})
 
@@ -89,7 +89,7 @@ def route_not_found(_: Exception) -> Response[str]:
     return _json(404, {"error": {"code": "not_found", "message": "no such route"}})
 
 
-@app.exception_handler(Exception)
+@app.exception_handler(Exception)  # type: ignore[untyped-decorator]
 def fault(error: Exception) -> Response[str]:
     # Logged with its stack trace for operators; the client sees a code and nothing else.
     logger.exception("unhandled error")

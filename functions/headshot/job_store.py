@@ -179,6 +179,7 @@ def _to_record(job: Job) -> JobRecord:
             "output_location": job.output_location,
             "error": job.error.to_dict() if job.error else None,
             "history": [list(entry) for entry in job.history],
+            "deliveries": job.deliveries,
             "photos": [
                 {
                     "photo_id": p.photo_id,
@@ -240,5 +241,6 @@ def _from_record(record: JobRecord) -> Job:
         results=[ResultImage(**r) for r in doc.get("results", [])],
         error=Failure(**error) if error else None,
         history=[(entry[0], entry[1]) for entry in doc.get("history", [])],
+        deliveries=dict(doc.get("deliveries", {})),
         version=record.version,
     )

@@ -168,6 +168,8 @@ class Job:
     error: Failure | None = None
     # (status, ISO time) of every transition: the job's timeline.
     history: list[tuple[str, str]] = field(default_factory=list)
+    # Webhook deliveries by event id: type, status (delivered|failed), attempts, http_status, error_code, at.
+    deliveries: dict[str, dict[str, Any]] = field(default_factory=dict)
     # Optimistic-locking version of the stored record (None before the first write).
     version: int | None = None
 
@@ -293,6 +295,7 @@ class Job:
             ],
             "error": self.error.to_dict() if self.error else None,
             "timeline": [{"status": s, "at": at} for s, at in self.history],
+            "webhook_deliveries": [{"event_id": event_id, **record} for event_id, record in self.deliveries.items()],
         }
 
 

@@ -7,6 +7,7 @@ so duplicate and out-of-order events find the job already moved on and change no
 from __future__ import annotations
 
 import json
+import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -22,6 +23,8 @@ from headshot.jobs import (
     JobError,
     JobStatus,
     PhotoStatus,
+    ResultImage,
+    iso,
     utcnow,
     validate_styles,
 )
@@ -35,14 +38,26 @@ from headshot.storage import (
     photo_key,
     request_key,
     results_prefix,
+    split_s3_uri,
     upload_key,
 )
-from headshot.webhooks import WebhookEventType, WebhookPolicy, WebhookUrlError, validate_url
+from headshot.webhooks import (
+    DeliveryResult,
+    WebhookEventType,
+    WebhookPolicy,
+    WebhookUrlError,
+    build_event,
+    deliver,
+    retry_delay_seconds,
+    validate_url,
+)
 
 MAX_PHOTOS: Final = 20
 MAX_VARIANTS: Final = 8
 MAX_CLIENT_REFERENCE: Final = 128
 RESULT_URL_LIFETIME: Final = timedelta(hours=1)
+# Slack after a deadline before the sweeper steps in, so in-flight events win the race.
+SWEEP_GRACE: Final = timedelta(minutes=10)
 CREATE_FIELDS: Final = frozenset({"photo_count", "styles", "variants", "webhook_url", "client_reference"})
 REGENERATE_FIELDS: Final = frozenset({"styles", "variants"})
 
@@ -81,9 +96,35 @@ class WebhookRequest:
     job_id: str
     event_type: WebhookEventType
     event_id: str
+    created_at: str
 
     def to_message(self) -> str:
-        return json.dumps({"job_id": self.job_id, "type": self.event_type.value, "event_id": self.event_id})
+        return json.dumps(
+            {"job_id": self.job_id, "type": self.event_type.value, "event_id": self.event_id,
+             "created_at": self.created_at}
+        )  # fmt: skip
+
+    @classmethod
+    def from_message(cls, body: str) -> WebhookRequest:
+        message = json.loads(body)
+        return cls(
+            str(message["job_id"]), WebhookEventType(message["type"]), str(message["event_id"]),
+            str(message["created_at"]),
+        )  # fmt: skip
+
+
+class DeliveryState(StrEnum):
+    DELIVERED = "delivered"
+    RETRY = "retry"
+    FAILED = "failed"  # recorded on the job; no more attempts help
+    DROPPED = "dropped"  # the job is gone, deleted, or has no webhook
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryOutcome:
+    state: DeliveryState
+    retry_after_s: int | None = None
+    result: DeliveryResult | None = None
 
 
 class WebhookQueue:
@@ -316,12 +357,134 @@ class ControlPlane:
         outcome = update(self.store, job.job_id, record)
         return outcome[0] if outcome else job
 
+    # ---- inference results (on_result) -------------------------------------------------------
+
+    def record_result(self, notification: InferenceNotification) -> tuple[ResultOutcome, Job | None]:
+        """Apply a SageMaker notification; duplicates, old rounds and unknown ids change nothing."""
+        parsed = parse_inference_id(notification.inference_id)
+        if parsed is None:
+            return ResultOutcome.IGNORED, None
+        job_id, round_number = parsed
+        job = self.store.get(job_id)
+        if job is None or job.round != round_number or job.status is not JobStatus.QUEUED:
+            return ResultOutcome.IGNORED, job
+        results: list[ResultImage] | None = None
+        failure: tuple[str, str] | None = None
+        if notification.succeeded:
+            try:
+                manifest = json.loads(self.storage.get_bytes(self._own_key(notification.output_location)))
+                results = _result_images(manifest, self.storage.bucket)
+            except (ValueError, KeyError, TypeError):
+                failure = ("invalid_result", "the inference result could not be read; try regenerating the job")
+        else:
+            payload = None
+            if notification.failure_location:
+                try:
+                    payload = self.storage.get_bytes(self._own_key(notification.failure_location))
+                except (ObjectMissing, ValueError):
+                    payload = None
+            failure = _failure_from_object(payload, notification.failure_reason)
+
+        outcome = update(
+            self.store,
+            job_id,
+            lambda current: _record_result_on(current, notification, round_number, self.clock(), results, failure),
+        )
+        if outcome is None:
+            return ResultOutcome.IGNORED, None
+        job, result = outcome
+        if result is ResultOutcome.COMPLETED:
+            self.enqueue_webhook(job, WebhookEventType.JOB_COMPLETED)
+        elif result is ResultOutcome.FAILED:
+            self.enqueue_webhook(job, WebhookEventType.JOB_FAILED)
+        return result, job
+
+    def _own_key(self, location: str | None) -> str:
+        """The key of an s3:// location in our bucket; anything else is not ours to read."""
+        if not location:
+            raise ValueError("no location")
+        bucket, key = split_s3_uri(location)
+        if bucket != self.storage.bucket:
+            raise ValueError("location outside the data bucket")
+        return key
+
+    # ---- sweeper ----------------------------------------------------------------------------
+
+    def sweep(self) -> list[tuple[str, str]]:
+        """Expire jobs that can no longer finish on their own; returns (job_id, error code) pairs."""
+        now = self.clock()
+        window = timedelta(seconds=self.settings.upload_window_s)
+        inference_deadline = timedelta(
+            seconds=self.settings.inference_request_ttl_s + self.settings.inference_invocation_timeout_s
+        )
+        rules = (
+            (JobStatus.AWAITING_UPLOAD, window + SWEEP_GRACE, "uploads_not_received",
+             "no photo was uploaded before the upload links expired"),
+            (JobStatus.VALIDATING, window + SWEEP_GRACE, "uploads_incomplete",
+             "not every photo was uploaded before the upload links expired"),
+            (JobStatus.QUEUED, inference_deadline + SWEEP_GRACE, "inference_timeout",
+             "the headshots were not ready in time; try regenerating the job"),
+        )  # fmt: skip
+        expired = []
+        for status, age, code, message in rules:
+            for stale in self.store.stuck(status, now - age):
+                seen_version = stale.version
+
+                def expire(current: Job, seen: int | None = seen_version, status: JobStatus = status,
+                           code: str = code, message: str = message) -> bool:  # fmt: skip
+                    # Only if nothing happened since we looked: a late event wins over the sweeper.
+                    if current.version != seen or current.status is not status:
+                        return False
+                    current.fail(JobStatus.EXPIRED, code, message, self.clock())
+                    return True
+
+                outcome = update(self.store, stale.job_id, expire)
+                if outcome and outcome[1]:
+                    self.enqueue_webhook(outcome[0], WebhookEventType.JOB_EXPIRED)
+                    expired.append((stale.job_id, code))
+        return expired
+
     # ---- webhooks -----------------------------------------------------------------------
 
     def enqueue_webhook(self, job: Job, event_type: WebhookEventType) -> None:
         if not job.webhook_url or self.webhooks is None:
             return
-        self.webhooks.send(WebhookRequest(job.job_id, event_type, webhook_event_id(job, event_type)))
+        self.webhooks.send(WebhookRequest(job.job_id, event_type, webhook_event_id(job, event_type), iso(self.clock())))
+
+    def deliver_webhook(self, request: WebhookRequest, attempt: int, secret: bytes) -> DeliveryOutcome:
+        """One delivery attempt; the caller turns RETRY into a delayed redelivery of the message."""
+        job = self.store.get(request.job_id)
+        if job is None or not job.webhook_url or job.status is JobStatus.DELETED:
+            return DeliveryOutcome(DeliveryState.DROPPED)
+        if job.deliveries.get(request.event_id, {}).get("status") == "delivered":
+            return DeliveryOutcome(DeliveryState.DELIVERED)
+        now = self.clock()
+        body, headers = build_event(
+            request.event_id,
+            request.event_type,
+            self.public_view(job),
+            request.created_at,
+            secret=secret,
+            timestamp=int(now.timestamp()),
+        )
+        result = deliver(job.webhook_url, body, headers, self.webhook_policy)
+        final = result.ok or not result.retryable or attempt >= self.settings.webhook_max_attempts
+        if not final:
+            return DeliveryOutcome(DeliveryState.RETRY, retry_delay_seconds(attempt, jitter=random.Random()), result)
+        record = {
+            "type": request.event_type.value,
+            "status": "delivered" if result.ok else "failed",
+            "attempts": attempt,
+            "http_status": result.status,
+            "error_code": result.error_code,
+            "at": iso(now),
+        }
+
+        def note(current: Job) -> None:
+            current.deliveries[request.event_id] = record
+
+        update(self.store, request.job_id, note)
+        return DeliveryOutcome(DeliveryState.DELIVERED if result.ok else DeliveryState.FAILED, None, result)
 
 
 def _plausible_id(job_id: str) -> bool:
@@ -382,10 +545,124 @@ def _parse_create(body: Mapping[str, Any], policy: WebhookPolicy) -> dict[str, A
     return request
 
 
+# ---- inference results (on_result) ------------------------------------------------------
+
+
+class ResultOutcome(StrEnum):
+    COMPLETED = "completed"
+    FAILED = "failed"
+    IGNORED = "ignored"  # unknown inference id, an old round, or a duplicate notification
+
+
+@dataclass(frozen=True, slots=True)
+class InferenceNotification:
+    """The fields of SageMaker's async notification we rely on, parsed defensively."""
+
+    inference_id: str
+    succeeded: bool
+    output_location: str | None
+    failure_location: str | None
+    failure_reason: str | None
+
+    @classmethod
+    def parse(cls, body: str) -> InferenceNotification | None:
+        """From an SQS body: an SNS envelope (raw delivery off) or the bare notification."""
+        try:
+            message = json.loads(body)
+            if isinstance(message, dict) and isinstance(message.get("Message"), str) and "TopicArn" in message:
+                message = json.loads(message["Message"])
+        except (ValueError, TypeError):
+            return None
+        if not isinstance(message, dict):
+            return None
+        inference_id = message.get("inferenceId")
+        status = message.get("invocationStatus")
+        if not isinstance(inference_id, str) or status not in ("Completed", "Failed"):
+            return None
+        response = message.get("responseParameters")
+        response = response if isinstance(response, dict) else {}
+        output = response.get("outputLocation")
+        failure = response.get("failureLocation") or message.get("failureLocation")
+        reason = message.get("failureReason")
+        return cls(
+            inference_id=inference_id,
+            succeeded=status == "Completed",
+            output_location=output if isinstance(output, str) else None,
+            failure_location=failure if isinstance(failure, str) else None,
+            failure_reason=reason if isinstance(reason, str) else None,
+        )
+
+
+def parse_inference_id(inference_id: str) -> tuple[str, int] | None:
+    job_id, separator, round_text = inference_id.rpartition("-r")
+    if not separator or not job_id or not round_text.isdigit():
+        return None
+    return job_id, int(round_text)
+
+
+def _result_images(manifest: Any, bucket: str) -> list[ResultImage]:
+    """Kept images of a result manifest (DESIGN.md §6); keys may be bucket keys or s3:// URIs."""
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("images"), list):
+        raise ValueError("result manifest has no images list")
+    kept = []
+    for image in manifest["images"]:
+        if not isinstance(image, dict) or image.get("kept") is not True:
+            continue
+        key = str(image["key"])
+        if key.startswith("s3://"):
+            image_bucket, _, key = key[5:].partition("/")
+            if image_bucket != bucket:
+                raise ValueError("result image outside the data bucket")
+        kept.append(
+            ResultImage(
+                image_id=str(image["image_id"]),
+                style=str(image.get("style", "")),
+                key=key,
+                seed=int(image.get("seed", 0)),
+                fidelity=dict(image.get("fidelity") or {}),
+            )
+        )
+    return kept
+
+
+def _failure_from_object(payload: bytes | None, reason: str | None) -> tuple[str, str]:
+    """The container's own error code when its failure body says one, else a generic failure."""
+    if payload:
+        try:
+            error = json.loads(payload).get("error", {})
+            code, message = error.get("code"), error.get("message")
+            if isinstance(code, str) and isinstance(message, str):
+                return code, message
+        except (ValueError, AttributeError):
+            pass
+    # SageMaker's failureReason is operator-facing; clients get a stable code and a plain message.
+    del reason
+    return "inference_failed", "generating the headshots failed; try regenerating the job"
+
+
+def _record_result_on(job: Job, notification: InferenceNotification, round_number: int, now: datetime,
+                      results: list[ResultImage] | None, failure: tuple[str, str] | None) -> ResultOutcome:  # fmt: skip
+    if job.round != round_number or job.status is not JobStatus.QUEUED:
+        return ResultOutcome.IGNORED
+    if notification.output_location:
+        job.output_location = notification.output_location
+    if results:
+        job.results = results
+        job.transition(JobStatus.COMPLETED, now)
+        return ResultOutcome.COMPLETED
+    code, message = failure or ("no_acceptable_output", "no generated headshot passed the fidelity checks")
+    job.fail(JobStatus.FAILED, code, message, now)
+    return ResultOutcome.FAILED
+
+
 __all__ = [
     "ApiError",
     "ControlPlane",
+    "DeliveryOutcome",
+    "DeliveryState",
+    "InferenceNotification",
     "ObjectMissing",
+    "ResultOutcome",
     "UploadOutcome",
     "UploadResult",
     "WebhookQueue",

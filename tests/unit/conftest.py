@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Final
+from typing import Any, Final
 
 import boto3
 import pytest
@@ -31,3 +31,73 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 def job_store(aws: None) -> DynamoJobStore:
     table = create_table(boto3.client("dynamodb", region_name=REGION), "JobsTable", "headshot-jobs-test")
     return DynamoJobStore(table)
+
+
+BUCKET: Final = "headshot-data-test"
+TABLE: Final = "headshot-jobs-test"
+
+
+class FakeContext:
+    """The attributes Powertools reads from a Lambda context."""
+
+    function_name = "HeadshotFunction"
+    memory_limit_in_mb = 1024
+    invoked_function_arn = "arn:aws:lambda:eu-west-1:123456789012:function:HeadshotFunction"
+    aws_request_id = "req-test"
+
+
+@pytest.fixture
+def control_world(job_store: DynamoJobStore, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    """Bucket, webhook queue and secret in moto; a ControlPlane over them; a handler loader.
+
+    `load(function_logical_id, module)` sets the function's environment exactly as
+    template.yaml gives it (plus the local-stack loopback switch) and imports its handler.
+    """
+    from headshot.service import ControlPlane
+    from headshot.settings import ControlPlaneSettings, PhotoLimits
+    from headshot.storage import S3Storage
+    from headshot.wiring import SqsWebhookQueue
+    from infra.aws_resources import create_queue, function_environment
+
+    s3 = boto3.client("s3", region_name=REGION)
+    s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    sqs = boto3.client("sqs", region_name=REGION)
+    queue_url = create_queue(sqs, "WebhookQueue", "headshot-webhooks-test")
+    secret_arn = boto3.client("secretsmanager", region_name=REGION).create_secret(
+        Name="headshot-webhook-secret", SecretString="whsec_test_0123456789abcdef"
+    )["ARN"]
+    resources: dict[str, str | list[str]] = {
+        "JobsTable": TABLE, "DataBucket": BUCKET, "WebhookQueue": queue_url, "WebhookSigningSecret": secret_arn,
+        "InferenceEndpoint.EndpointName": "headshot-endpoint", "WebhookAllowedHosts": ["hooks.example.com"],
+    }  # fmt: skip
+
+    def environment(logical_id: str) -> dict[str, str]:
+        return function_environment(logical_id, resources) | {
+            "HEADSHOT_WEBHOOK_ALLOW_LOOPBACK_HTTP": "1",
+            "POWERTOOLS_TRACE_DISABLED": "1",
+        }
+
+    def load(logical_id: str, module_name: str) -> Any:
+        import importlib
+
+        for name, value in environment(logical_id).items():
+            monkeypatch.setenv(name, value)
+        from headshot.settings import get_control_plane_settings
+        from headshot.wiring import control_plane
+
+        get_control_plane_settings.cache_clear()
+        control_plane.cache_clear()
+        import sys
+
+        # Re-import so module-level clients and settings bind to this test's moto resources.
+        module = importlib.reload(sys.modules[module_name]) if module_name in sys.modules else None
+        module = module or importlib.import_module(module_name)
+        monkeypatch.setattr(module, "plane", plane_for(logical_id))
+        return module
+
+    def plane_for(logical_id: str) -> ControlPlane:
+        settings = ControlPlaneSettings.from_env(environment(logical_id))
+        return ControlPlane(settings, job_store, S3Storage(BUCKET), PhotoLimits(), webhooks=SqsWebhookQueue(queue_url))
+
+    return {"s3": s3, "sqs": sqs, "queue_url": queue_url, "secret_arn": secret_arn, "load": load,
+            "plane_for": plane_for, "store": job_store}  # fmt: skip

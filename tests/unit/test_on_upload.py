@@ -238,5 +238,12 @@ def test_a_fault_fails_only_its_own_message(world: dict[str, Any], job_store: Dy
 def test_webhook_request_message_shape() -> None:
     from headshot.webhooks import WebhookEventType
 
-    message = json.loads(WebhookRequest("job_1", WebhookEventType.JOB_FAILED, "evt_1").to_message())
-    assert message == {"job_id": "job_1", "type": "job.failed", "event_id": "evt_1"}
+    request = WebhookRequest("job_1", WebhookEventType.JOB_FAILED, "evt_1", "2026-11-21T05:00:00.000Z")
+    message = json.loads(request.to_message())
+    assert message == {
+        "job_id": "job_1",
+        "type": "job.failed",
+        "event_id": "evt_1",
+        "created_at": "2026-11-21T05:00:00.000Z",
+    }
+    assert WebhookRequest.from_message(request.to_message()) == request

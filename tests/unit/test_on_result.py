@@ -1,0 +1,147 @@
+"""The result function: SageMaker notifications (SNS envelopes in SQS) move queued jobs on, once."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from headshot.jobs import Job, JobStatus
+from headshot.service import ControlPlane
+from tests.unit.conftest import BUCKET, FakeContext
+
+FIXTURES = Path(__file__).parent / "fixtures" / "events"
+
+
+def queued_job(world: dict[str, Any], webhook: str | None = "https://hooks.example.com/h") -> Job:
+    plane: ControlPlane = world["plane_for"]("ApiFunction")
+    body = {"webhook_url": webhook} if webhook else {}
+    job_id = plane.create_job("user-alice", body)["job_id"]
+    job = world["store"].get(job_id)
+    job.transition(JobStatus.VALIDATING, plane.clock())
+    job.start_round(plane.clock())
+    job.inference_invoked = True
+    world["store"].save(job)
+    stored: Job = world["store"].get(job_id)
+    return stored
+
+
+def sqs_event(bodies: list[str]) -> dict[str, Any]:
+    source = "arn:aws:sqs:eu-west-1:123456789012:InferenceResultsQueue"
+    return {
+        "Records": [
+            {"messageId": f"m{i}", "receiptHandle": f"r{i}", "body": body,
+             "attributes": {"ApproximateReceiveCount": "1"}, "messageAttributes": {}, "md5OfBody": "",
+             "eventSource": "aws:sqs", "eventSourceARN": source, "awsRegion": "eu-west-1"}
+            for i, body in enumerate(bodies)
+        ]
+    }  # fmt: skip
+
+
+def notification(kind: str, inference_id: str) -> str:
+    return (FIXTURES / f"sns_inference_{kind}.json").read_text().replace("INFERENCE_ID", inference_id)
+
+
+def manifest(job: Job, kept: list[bool]) -> bytes:
+    images = [
+        {"image_id": f"img{i}", "key": f"results/{job.job_id}/r{job.round}/img{i}.png", "style": "studio_gray",
+         "seed": 7 + i, "fidelity": {"identity_distance": 0.31, "identity_match": ok}, "kept": ok}
+        for i, ok in enumerate(kept)
+    ]  # fmt: skip
+    return json.dumps({"job_id": job.job_id, "round": job.round, "backend": "studio", "images": images}).encode()
+
+
+def webhook_messages(world: dict[str, Any]) -> list[dict[str, Any]]:
+    got = world["sqs"].receive_message(QueueUrl=world["queue_url"], MaxNumberOfMessages=10)
+    return [json.loads(m["Body"]) for m in got.get("Messages", [])]
+
+
+@pytest.fixture
+def app(control_world: dict[str, Any]) -> Any:
+    return control_world["load"]("OnResultFunction", "on_result.app")
+
+
+def test_success_completes_the_job_once(app: Any, control_world: dict[str, Any]) -> None:
+    # Given a queued job and its result manifest at the output location
+    job = queued_job(control_world)
+    control_world["s3"].put_object(Bucket=BUCKET, Key="async-output/7f1e2d3c.out", Body=manifest(job, [True, False]))
+    body = notification("success", job.inference_id or "")
+    # When the success notification arrives twice
+    assert app.lambda_handler(sqs_event([body, body]), FakeContext()) == {"batchItemFailures": []}
+    # Then the job is completed with only the kept image, and one job.completed webhook is queued
+    stored = control_world["store"].get(job.job_id)
+    assert stored.status is JobStatus.COMPLETED and [r.image_id for r in stored.results] == ["img0"]
+    assert stored.output_location == f"s3://{BUCKET}/async-output/7f1e2d3c.out"
+    messages = webhook_messages(control_world)
+    assert [m["type"] for m in messages] == ["job.completed"]
+    # And the public view carries a short-lived URL per result
+    view = control_world["plane_for"]("ApiFunction").get_job("user-alice", job.job_id)
+    assert view["results"][0]["url"].startswith("https://") and view["results"][0]["fidelity"]["identity_match"]
+
+
+def test_failure_notification_fails_the_job_with_the_containers_code(app: Any, control_world: dict[str, Any]) -> None:
+    job = queued_job(control_world)
+    error = {"error": {"code": "insufficient_fidelity", "message": "no output looked enough like the person"}}
+    control_world["s3"].put_object(Bucket=BUCKET, Key="async-failure/7f1e2d3c-error.out", Body=json.dumps(error))
+    app.lambda_handler(sqs_event([notification("failure", job.inference_id or "")]), FakeContext())
+    stored = control_world["store"].get(job.job_id)
+    assert stored.status is JobStatus.FAILED
+    assert (stored.error.code, stored.error.message) == ("insufficient_fidelity", error["error"]["message"])
+    assert [m["type"] for m in webhook_messages(control_world)] == ["job.failed"]
+
+
+def test_failure_without_a_readable_body_gets_a_generic_code(app: Any, control_world: dict[str, Any]) -> None:
+    job = queued_job(control_world)
+    app.lambda_handler(sqs_event([notification("failure", job.inference_id or "")]), FakeContext())
+    stored = control_world["store"].get(job.job_id)
+    assert stored.status is JobStatus.FAILED and stored.error.code == "inference_failed"
+    assert "ClientError" not in stored.error.message  # SageMaker's operator text is not shown to clients
+
+
+def test_result_with_nothing_kept_fails_the_job(app: Any, control_world: dict[str, Any]) -> None:
+    job = queued_job(control_world)
+    control_world["s3"].put_object(Bucket=BUCKET, Key="async-output/7f1e2d3c.out", Body=manifest(job, [False]))
+    app.lambda_handler(sqs_event([notification("success", job.inference_id or "")]), FakeContext())
+    assert control_world["store"].get(job.job_id).error.code == "no_acceptable_output"
+
+
+def test_out_of_order_and_unknown_notifications_change_nothing(app: Any, control_world: dict[str, Any]) -> None:
+    # Given a job already completed in round 1 and now queued in round 2
+    job = queued_job(control_world)
+    control_world["s3"].put_object(Bucket=BUCKET, Key="async-output/7f1e2d3c.out", Body=manifest(job, [True]))
+    app.lambda_handler(sqs_event([notification("success", f"{job.job_id}-r1")]), FakeContext())
+    plane = control_world["plane_for"]("OnResultFunction")
+    current = control_world["store"].get(job.job_id)
+    current.start_round(plane.clock())
+    control_world["store"].save(current)
+    version = control_world["store"].get(job.job_id).version
+    # When a late failure for round 1, an unknown id, garbage and a non-SageMaker message arrive
+    bodies = [
+        notification("failure", f"{job.job_id}-r1"),
+        notification("success", "job_nobody-r1"),
+        notification("success", "not-an-inference-id"),
+        "not json at all",
+        json.dumps({"hello": "world"}),
+    ]
+    assert app.lambda_handler(sqs_event(bodies), FakeContext()) == {"batchItemFailures": []}
+    # Then the round-2 job is untouched
+    after = control_world["store"].get(job.job_id)
+    assert (after.status, after.round, after.version) == (JobStatus.QUEUED, 2, version)
+
+
+def test_raw_message_delivery_is_understood_too(app: Any, control_world: dict[str, Any]) -> None:
+    job = queued_job(control_world, webhook=None)
+    control_world["s3"].put_object(Bucket=BUCKET, Key="async-output/7f1e2d3c.out", Body=manifest(job, [True]))
+    raw = json.loads(notification("success", job.inference_id or ""))["Message"]
+    app.lambda_handler(sqs_event([raw]), FakeContext())
+    assert control_world["store"].get(job.job_id).status is JobStatus.COMPLETED
+    assert webhook_messages(control_world) == []  # no webhook_url, no webhook
+
+
+def test_result_pointing_outside_the_bucket_is_not_trusted(app: Any, control_world: dict[str, Any]) -> None:
+    job = queued_job(control_world)
+    body = notification("success", job.inference_id or "").replace(f"s3://{BUCKET}/async-output", "s3://elsewhere/x")
+    app.lambda_handler(sqs_event([body]), FakeContext())
+    assert control_world["store"].get(job.job_id).error.code == "invalid_result"

@@ -1,0 +1,150 @@
+"""The webhook sender: signed delivery, backoff through the queue, failures recorded and dead-lettered."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+
+from headshot.jobs import JobStatus
+from headshot.service import ControlPlane
+from tests.unit.conftest import FakeContext
+
+SECRET = b"whsec_test_0123456789abcdef"
+
+
+class Receiver:
+    """A real HTTP server on 127.0.0.1 answering with a scripted list of statuses."""
+
+    def __init__(self, statuses: list[int]) -> None:
+        self.statuses = statuses
+        self.requests: list[tuple[dict[str, str], bytes]] = []
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                receiver.requests.append((dict(self.headers), body))
+                status = receiver.statuses.pop(0) if receiver.statuses else 200
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    server = Receiver([])
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def app(control_world: dict[str, Any]) -> Any:
+    return control_world["load"]("SendWebhookFunction", "send_webhook.app")
+
+
+def rejected_job_message(world: dict[str, Any], url: str) -> dict[str, Any]:
+    """A job rejected for its photos, with its webhook request as the queue holds it."""
+    plane: ControlPlane = world["plane_for"]("ApiFunction")
+    job_id = plane.create_job("user-alice", {"webhook_url": url})["job_id"]
+    job = world["store"].get(job_id)
+    job.fail(JobStatus.REJECTED, "photos_rejected", "not enough usable photos", plane.clock())
+    world["store"].save(job)
+    plane.enqueue_webhook(job, __import__("headshot.webhooks").webhooks.WebhookEventType.JOB_REJECTED)
+    got = world["sqs"].receive_message(QueueUrl=world["queue_url"], MaxNumberOfMessages=1)
+    message: dict[str, Any] = got["Messages"][0]
+    return message
+
+
+def sqs_event(message: dict[str, Any], attempt: int) -> dict[str, Any]:
+    return {"Records": [{
+        "messageId": message["MessageId"], "receiptHandle": message["ReceiptHandle"], "body": message["Body"],
+        "attributes": {"ApproximateReceiveCount": str(attempt)}, "messageAttributes": {}, "md5OfBody": "",
+        "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:eu-west-1:123456789012:WebhookQueue",
+        "awsRegion": "eu-west-1",
+    }]}  # fmt: skip
+
+
+def independent_signature_ok(headers: dict[str, str], body: bytes) -> bool:
+    """DESIGN.md §5 by hand: t=<unix>,v1=<hex HMAC-SHA256(secret, "<t>.<raw body>")>."""
+    parts = dict(part.split("=", 1) for part in headers["Headshot-Signature"].split(","))
+    expected = hmac.new(SECRET, f"{parts['t']}.".encode() + body, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected, parts["v1"])
+
+
+def test_delivery_is_signed_and_recorded(app: Any, control_world: dict[str, Any], receiver: Receiver) -> None:
+    message = rejected_job_message(control_world, receiver.url)
+    assert app.lambda_handler(sqs_event(message, 1), FakeContext()) == {"batchItemFailures": []}
+    (headers, body), = receiver.requests  # fmt: skip
+    event = json.loads(body)
+    assert independent_signature_ok(headers, body)
+    assert headers["Headshot-Event-Type"] == event["type"] == "job.rejected"
+    assert headers["Headshot-Event-Id"] == event["id"]
+    assert event["data"]["status"] == "rejected" and event["data"]["error"]["code"] == "photos_rejected"
+    job = control_world["store"].get(event["data"]["job_id"])
+    assert job.deliveries[event["id"]]["status"] == "delivered"
+
+
+def test_server_error_retries_with_the_same_event_id(
+    app: Any, control_world: dict[str, Any], receiver: Receiver
+) -> None:
+    # Given a receiver that fails twice, then recovers
+    receiver.statuses = [500, 503]
+    message = rejected_job_message(control_world, receiver.url)
+    # When the message is delivered on attempts 1, 2 and 3
+    first = app.lambda_handler(sqs_event(message, 1), FakeContext())
+    second = app.lambda_handler(sqs_event(message, 2), FakeContext())
+    third = app.lambda_handler(sqs_event(message, 3), FakeContext())
+    # Then the first two are reported failed (redelivered after a backoff), the third succeeds
+    assert first["batchItemFailures"] == second["batchItemFailures"] == [{"itemIdentifier": message["MessageId"]}]
+    assert third == {"batchItemFailures": []}
+    ids = {json.loads(body)["id"] for _, body in receiver.requests}
+    assert len(receiver.requests) == 3 and len(ids) == 1
+    assert all(independent_signature_ok(h, b) for h, b in receiver.requests)
+
+
+def test_out_of_attempts_records_the_failure_and_dead_letters(
+    app: Any, control_world: dict[str, Any], receiver: Receiver
+) -> None:
+    receiver.statuses = [500] * 20
+    message = rejected_job_message(control_world, receiver.url)
+    last = int(app.plane.settings.webhook_max_attempts)
+    response = app.lambda_handler(sqs_event(message, last), FakeContext())
+    assert response["batchItemFailures"] == [{"itemIdentifier": message["MessageId"]}]  # → DLQ by redrive
+    job_id = json.loads(message["Body"])["job_id"]
+    (record,) = control_world["store"].get(job_id).deliveries.values()
+    assert record["status"] == "failed" and record["attempts"] == last and record["http_status"] == 500
+
+
+def test_permanent_client_error_is_not_retried(app: Any, control_world: dict[str, Any], receiver: Receiver) -> None:
+    receiver.statuses = [410]
+    message = rejected_job_message(control_world, receiver.url)
+    assert app.lambda_handler(sqs_event(message, 1), FakeContext()) == {"batchItemFailures": []}
+    job_id = json.loads(message["Body"])["job_id"]
+    (record,) = control_world["store"].get(job_id).deliveries.values()
+    assert record["status"] == "failed" and record["http_status"] == 410
+
+
+def test_deleted_job_gets_no_webhook(app: Any, control_world: dict[str, Any], receiver: Receiver) -> None:
+    message = rejected_job_message(control_world, receiver.url)
+    job_id = json.loads(message["Body"])["job_id"]
+    control_world["plane_for"]("ApiFunction").delete_job("user-alice", job_id)
+    assert app.lambda_handler(sqs_event(message, 1), FakeContext()) == {"batchItemFailures": []}
+    assert receiver.requests == []
