@@ -9,7 +9,7 @@ TOOLS_VENV := .venv-tools
 TOOLS_STAMP := $(TOOLS_VENV)/.stamp-tools
 CHECKOV_VERSION := 3.3.30
 
-.PHONY: venv test lint bench calibrate clean
+.PHONY: venv test lint bench calibrate build clean
 
 $(DEV_STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "Python 3.11+ is required (none found on PATH)"; exit 1; }
@@ -40,10 +40,14 @@ lint: $(DEV_STAMP)
 bench: $(DEV_STAMP)
 	$(BIN)/python tests/benchmarks/bench_check.py
 
+## make build: Lambda artefacts for python3.12/x86_64 without Docker (an offline `sam build`)
+build: $(DEV_STAMP)
+	$(BIN)/python -m infra.build.lambdas
+
 ## make calibrate: re-measure the policy metrics on real and degraded photos (docs/CALIBRATION.md)
 calibrate: $(DEV_STAMP)
 	$(BIN)/python tests/benchmarks/calibrate_policy.py > docs/calibration/measurements.md
 	@echo "wrote docs/calibration/measurements.md"
 
 clean:
-	rm -rf $(VENV) $(TOOLS_VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info functions/*.egg-info
+	rm -rf $(VENV) $(TOOLS_VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache build *.egg-info functions/*.egg-info

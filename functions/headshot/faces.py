@@ -46,8 +46,14 @@ EMBEDDING_CHIP_PX: Final = 150
 SHARPNESS_SIDE_PX: Final = 64
 
 
+# Deployment artefacts carry just the allowed model files here, beside the package.
+BUNDLED_MODEL_DIR: Final = Path(__file__).resolve().parent.parent / "models" / "dlib"
+
+
 def default_model_dir() -> Path:
-    """The model folder of the face_recognition_models package (found without importing it)."""
+    """Bundled models if present, else the face_recognition_models package (found without importing it)."""
+    if all((BUNDLED_MODEL_DIR / name).is_file() for name in ALLOWED_MODEL_FILES):
+        return BUNDLED_MODEL_DIR
     spec = importlib.util.find_spec("face_recognition_models")
     if spec is None or not spec.submodule_search_locations:
         raise ConfigurationError("face_recognition_models is not installed and HEADSHOT_DLIB_MODEL_DIR is not set")

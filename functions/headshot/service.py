@@ -12,9 +12,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
-from headshot.checks import PhotoCheck, PhotoChecker
 from headshot.inference import InferenceClient, encode_manifest, request_manifest
 from headshot.job_store import JobStore, update
 from headshot.jobs import (
@@ -28,7 +27,6 @@ from headshot.jobs import (
     utcnow,
     validate_styles,
 )
-from headshot.photos import PhotoError, check_byte_size, encode_jpeg
 from headshot.policy import assess_set
 from headshot.reasons import Finding
 from headshot.settings import ControlPlaneSettings, PhotoLimits
@@ -41,6 +39,10 @@ from headshot.storage import (
     split_s3_uri,
     upload_key,
 )
+
+if TYPE_CHECKING:  # the image stack (Pillow, dlib) is loaded only by the validator function
+    from headshot.checks import PhotoCheck, PhotoChecker
+
 from headshot.webhooks import (
     DeliveryResult,
     WebhookEventType,
@@ -251,6 +253,8 @@ class ControlPlane:
     @property
     def checker(self) -> PhotoChecker:
         if self._checker is None:
+            from headshot.checks import PhotoChecker
+
             self._checker = (self.checker_factory or PhotoChecker)()
         return self._checker
 
@@ -266,6 +270,8 @@ class ControlPlane:
         check = self._check_upload(key, photo_id)
         kept_key = None
         if check.accepted and check.photo is not None and check.photo.normalised is not None:
+            from headshot.photos import encode_jpeg
+
             kept_key = photo_key(job_id, photo_id)
             self.storage.put(kept_key, encode_jpeg(check.photo.normalised), "image/jpeg")
         self.storage.delete([key])
@@ -305,6 +311,9 @@ class ControlPlane:
 
     def _check_upload(self, key: str, name: str) -> PhotoCheck:
         """Size and type are re-checked here: S3's POST conditions are not trusted alone."""
+        from headshot.checks import PhotoCheck
+        from headshot.photos import PhotoError, check_byte_size
+
         try:
             check_byte_size(self.storage.head_size(key), self.photo_limits)
             data = self.storage.read_limited(key, self.photo_limits.max_bytes)
