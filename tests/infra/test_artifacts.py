@@ -72,14 +72,12 @@ def test_built_template_points_each_function_at_its_artefact(built: Path) -> Non
 
 def _python312() -> str | None:
     """A working python3.12 binary (pyenv shims only work with a matching version selected)."""
-    import glob
-    import os
     import shutil
     import subprocess
 
     candidates = [
         shutil.which("python3.12"),
-        *sorted(glob.glob(os.path.expanduser("~/.pyenv/versions/3.12*/bin/python3.12"))),
+        *(str(p) for p in sorted(Path.home().glob(".pyenv/versions/3.12*/bin/python3.12"))),
     ]
     for candidate in filter(None, candidates):
         probe = subprocess.run([candidate, "-c", "import sys; print(sys.executable)"], capture_output=True, text=True)
@@ -106,9 +104,7 @@ print(json.dumps({"handler": callable(module.lambda_handler)}))
 
 
 def test_artefacts_import_and_run_under_python312(built: Path, tmp_path: Path) -> None:
-    import shutil
     import subprocess
-    import sys
 
     python312 = _python312()
     if python312 is None:
@@ -116,7 +112,9 @@ def test_artefacts_import_and_run_under_python312(built: Path, tmp_path: Path) -
     # The Lambda runtime supplies boto3/botocore; emulate it with this environment's pure-Python copies.
     runtime = tmp_path / "runtime"
     runtime.mkdir()
-    site = Path(__import__("boto3").__file__).parents[1]
+    import boto3
+
+    site = Path(str(boto3.__file__)).parents[1]
     for name in ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "urllib3", "six.py"):
         (runtime / name).symlink_to(site / name)
     from tests.support import images
