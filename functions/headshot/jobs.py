@@ -164,6 +164,8 @@ class Job:
     inference_id: str | None = None
     inference_invoked: bool = False
     output_location: str | None = None
+    # Every object SageMaker may write for any round (output and failure locations): erased on DELETE.
+    inference_objects: list[str] = field(default_factory=list)
     results: list[ResultImage] = field(default_factory=list)
     error: Failure | None = None
     # (status, ISO time) of every transition: the job's timeline.
@@ -224,11 +226,10 @@ class Job:
         """Photos are still being received (uploads may arrive while others are checked)."""
         return self.status in (JobStatus.AWAITING_UPLOAD, JobStatus.VALIDATING)
 
-    def output_location_key(self) -> str | None:
-        """The S3 key of SageMaker's output object for the current round, if any."""
-        if not self.output_location or not self.output_location.startswith("s3://"):
-            return None
-        return self.output_location[5:].partition("/")[2] or None
+    def inference_object_keys(self) -> list[str]:
+        """S3 keys of SageMaker's output and failure objects for every round."""
+        locations = {*self.inference_objects, *([self.output_location] if self.output_location else [])}
+        return sorted(key for key in (loc[5:].partition("/")[2] for loc in locations if loc.startswith("s3://")) if key)
 
     def can_become(self, status: JobStatus) -> bool:
         return status in TRANSITIONS[self.status]
@@ -264,6 +265,7 @@ class Job:
         self.webhook_url = None
         self.client_reference = None
         self.output_location = None
+        self.inference_objects = []
 
     def rejection_summary(self) -> Failure:
         codes = sorted({r.code.value for p in self.photos for r in p.reasons})

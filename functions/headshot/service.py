@@ -200,7 +200,7 @@ class ControlPlane:
 
     def delete_job(self, owner_sub: str, job_id: str) -> None:
         job = self._owned(owner_sub, job_id)
-        extra = [key for key in (job.output_location_key(),) if key]
+        extra = job.inference_object_keys()
         # Objects first: if erasure fails the record still points at them and DELETE can be retried.
         self.storage.erase_job(job.job_id, extra)
         if job.status is JobStatus.DELETED:
@@ -359,6 +359,8 @@ class ControlPlane:
         expected_round = job.round
 
         def record(current: Job) -> None:
+            locations = [invocation.output_location, invocation.failure_location]
+            current.inference_objects.extend(loc for loc in locations if loc and loc not in current.inference_objects)
             if current.round == expected_round and current.status is JobStatus.QUEUED:
                 current.inference_invoked = True
                 current.output_location = invocation.output_location
@@ -653,6 +655,9 @@ def _record_result_on(job: Job, notification: InferenceNotification, round_numbe
                       results: list[ResultImage] | None, failure: tuple[str, str] | None) -> ResultOutcome:  # fmt: skip
     if job.round != round_number or job.status is not JobStatus.QUEUED:
         return ResultOutcome.IGNORED
+    for location in (notification.output_location, notification.failure_location):
+        if location and location not in job.inference_objects:
+            job.inference_objects.append(location)
     if notification.output_location:
         job.output_location = notification.output_location
     if results:

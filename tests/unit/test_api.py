@@ -143,6 +143,15 @@ def test_delete_erases_objects_and_personal_data(api: ModuleType, job_store: Dyn
     for key in (f"uploads/{job_id}/{photo_id}", f"photos/{job_id}/{photo_id}.jpg", f"results/{job_id}/r1/a.png"):
         s3.put_object(Bucket=BUCKET, Key=key, Body=b"x")
     s3.put_object(Bucket=BUCKET, Key="photos/job_someoneelse/p.jpg", Body=b"x")
+    # SageMaker's own objects for two rounds (output and failure), known to the job by exact key
+    sagemaker_keys = ["async-output/r1.out", "async-failure/r1-error.out", "async-output/r2.out"]
+    for key in sagemaker_keys:
+        s3.put_object(Bucket=BUCKET, Key=key, Body=b"x")
+    job = job_store.get(job_id)
+    assert job is not None
+    job.inference_objects = [f"s3://{BUCKET}/{key}" for key in sagemaker_keys[:2]]
+    job.output_location = f"s3://{BUCKET}/{sagemaker_keys[2]}"
+    job_store.save(job)
     # When the owner deletes it (twice: DELETE is repeatable)
     assert call(api, "DELETE", f"/v1/jobs/{job_id}") == (204, None)
     assert call(api, "DELETE", f"/v1/jobs/{job_id}") == (204, None)
