@@ -26,6 +26,15 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("photos", nargs="+", type=Path, metavar="PHOTO")
     check.add_argument("--json", action="store_true", help="print one JSON object")
     check.add_argument("--each", action="store_true", help="check every photo on its own")
+    render = commands.add_parser(
+        "render",
+        help="render headshots from photos of one person (no S3, no server)",
+        description="Run the inference backend and fidelity scoring locally; writes images and manifest.json. "
+        "Exit 0 when at least one image is kept, 1 when none is, 2 on usage errors.",
+    )
+    from headshot_inference.render import configure_parser  # light: loads no models or OpenCV
+
+    configure_parser(render)
     return parser
 
 
@@ -33,6 +42,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "check":
         return run_check(args.photos, as_json=args.json, each=args.each, out=sys.stdout)
+    if args.command == "render":
+        from headshot_inference.render import run
+
+        return int(run(args, out=sys.stdout))
     return EXIT_USAGE  # pragma: no cover - argparse enforces a known command
 
 

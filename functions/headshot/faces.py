@@ -208,7 +208,7 @@ class FaceAnalyzer:
         pose = _pose(points)
         inner = _inner_box(detection, rgb.shape[1], rgb.shape[0])
         face_luma = luma(rgb[inner[1] : inner[3], inner[0] : inner[2]])
-        skin_lab = _cheek_lab(rgb, points)
+        skin_lab = cheek_lab(rgb, points)
         return FaceMeasurement(
             detection=detection,
             landmarks=points,
@@ -228,7 +228,7 @@ class FaceAnalyzer:
         )
 
 
-def _eyes(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def eye_centres(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(eye on the image's left, eye on the image's right) centres for an upright face."""
     return points[2:4].mean(axis=0), points[0:2].mean(axis=0)
 
@@ -241,7 +241,7 @@ def _pose(points: np.ndarray) -> tuple[float, float, float]:
     sideways by NOSE_DEPTH·tan θ; tilting by pitch φ moves it to NOSE_DROP·cos φ − NOSE_DEPTH·sin φ.
     These are estimates for gating, not a head-pose solver.
     """
-    left_eye, right_eye = _eyes(points)
+    left_eye, right_eye = eye_centres(points)
     axis = right_eye - left_eye
     distance = float(np.hypot(*axis)) or 1.0
     across = axis / distance
@@ -289,9 +289,9 @@ def _lighting_balance(face_luma: np.ndarray, split_x: float) -> float:
     return (right - left) / (right + left + 1e-6)
 
 
-def _cheek_lab(rgb: np.ndarray, points: np.ndarray) -> np.ndarray | None:
+def cheek_lab(rgb: np.ndarray, points: np.ndarray) -> np.ndarray | None:
     """Median CIELAB of two cheek patches below the eyes, clipped pixels excluded."""
-    left_eye, right_eye = _eyes(points)
+    left_eye, right_eye = eye_centres(points)
     axis = right_eye - left_eye
     distance = float(np.hypot(*axis)) or 1.0
     down = np.array([-axis[1], axis[0]]) / distance
