@@ -195,6 +195,15 @@ def _photo_coverage(matrix: np.ndarray, width: int, height: int, side: int) -> t
     return inside, below
 
 
+# Dark hair on a dark, plain wall: GrabCut's hair/backdrop decision is unreliable there.
+# Measured on the test photos (mean L* / std of the wall near the head, L* of the hair band):
+# alex-lacamoire 18 / 6.4 / 29 (curls cut away without the fallback); every other photo has
+# a wall at L* >= 32 or a busy one (std >= 12), where GrabCut keeps the hair.
+DARK_BACKDROP_MAX_L: Final = 25.0
+PLAIN_BACKDROP_MAX_L_STD: Final = 10.0
+DARK_HAIR_MAX_L: Final = 45.0
+
+
 def _segment(canvas: np.ndarray, inside: np.ndarray, below: np.ndarray, work_from_frame: np.ndarray) -> np.ndarray:
     """Soft person mask (float32 0..1) on the work canvas."""
     k = work_from_frame[0, 0]
@@ -244,8 +253,29 @@ def _segment(canvas: np.ndarray, inside: np.ndarray, below: np.ndarray, work_fro
     person = cv2.morphologyEx(person, cv2.MORPH_OPEN, kernel)
     person = cv2.morphologyEx(person, cv2.MORPH_CLOSE, kernel)
     alpha = cv2.GaussianBlur(person.astype(np.float32), (0, 0), 0.8)
+    hair_band = ellipse(-0.3, 1.05, 1.3) & ~skull_core & (dy < 0) & inside
+    backdrop_near = envelope & ~head & inside & (dy < 1.0 * d)
+    if _dark_hair_on_plain_dark_backdrop(canvas, hair_band, backdrop_near):
+        # Hair the colour of the wall behind it (dark curls on a dark wall): GrabCut cannot tell
+        # them apart and returns a bald outline. A feathered hair-zone prior keeps a soft halo
+        # that reads as hair; a hard cut through it never does.
+        hair_zone = ellipse(-0.35, 1.2, 1.55).astype(np.float32)
+        alpha = np.maximum(alpha, cv2.GaussianBlur(hair_zone, (0, 0), 0.18 * d))
     alpha[outside] = 0.0
     return alpha
+
+
+def _dark_hair_on_plain_dark_backdrop(canvas: np.ndarray, hair_band: np.ndarray, backdrop: np.ndarray) -> bool:
+    """The case GrabCut's colour model cannot separate: dark hair against a dark, plain wall."""
+    if hair_band.sum() < 32 or backdrop.sum() < 32:
+        return False
+    lightness = cv2.cvtColor(canvas, cv2.COLOR_RGB2LAB)[..., 0].astype(np.float32) * (100.0 / 255.0)
+    wall = lightness[backdrop]
+    return (
+        float(wall.mean()) < DARK_BACKDROP_MAX_L
+        and float(wall.std()) < PLAIN_BACKDROP_MAX_L_STD
+        and float(lightness[hair_band].mean()) < DARK_HAIR_MAX_L
+    )
 
 
 def _grabcut(features: np.ndarray, seeds: np.ndarray, face_core: np.ndarray) -> np.ndarray:
