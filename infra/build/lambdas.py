@@ -96,7 +96,9 @@ def face_model_dir() -> Path:
 def build_function(spec: FunctionSpec, out: Path, cache: Path) -> Path:
     artefact = out / spec.logical_id
     shutil.rmtree(artefact, ignore_errors=True)
-    shutil.copytree(install_requirements(spec.requirements, cache), artefact, ignore=shutil.ignore_patterns(".complete"))
+    shutil.copytree(
+        install_requirements(spec.requirements, cache), artefact, ignore=shutil.ignore_patterns(".complete")
+    )
     shutil.copytree(FUNCTIONS_DIR / "headshot", artefact / "headshot", ignore=SKIP)
     shutil.copytree(FUNCTIONS_DIR / spec.handler_package, artefact / spec.handler_package, ignore=SKIP)
     if spec.needs_face_models:
