@@ -8,6 +8,9 @@ DEV_STAMP := $(VENV)/.stamp-dev
 TOOLS_VENV := .venv-tools
 TOOLS_STAMP := $(TOOLS_VENV)/.stamp-tools
 CHECKOV_VERSION := 3.3.30
+# The CPU build first: the `inference` extra's torch requirement is then already met, so pip
+# never pulls a CUDA build (several GB) onto a test machine.
+TORCH ?= torch==2.13.0
 
 .PHONY: venv test lint bench calibrate build clean
 
@@ -15,7 +18,8 @@ $(DEV_STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "Python 3.11+ is required (none found on PATH)"; exit 1; }
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(BIN)/python -m pip install -q '$(TORCH)'
+	$(BIN)/python -m pip install -q -e '.[dev,inference]'
 	@touch $@
 
 $(TOOLS_STAMP): Makefile
