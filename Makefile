@@ -40,9 +40,10 @@ lint: $(DEV_STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-## make bench: photo-check speed and memory on a 12 MP phone-size JPEG (see docs/PERFORMANCE.md)
+## make bench: photo-check speed and memory, studio per-output CPU time (see docs/PERFORMANCE.md)
 bench: $(DEV_STAMP)
 	$(BIN)/python tests/benchmarks/bench_check.py
+	$(BIN)/python inference_container/bench_studio.py
 
 ## make build: Lambda artefacts for python3.12/x86_64 without Docker (an offline `sam build`)
 build: $(DEV_STAMP)
