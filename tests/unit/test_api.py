@@ -186,3 +186,38 @@ def test_regenerate_before_completion_is_a_conflict(api: ModuleType) -> None:
 def test_unknown_route_is_a_json_404(api: ModuleType) -> None:
     status, body = call(api, "GET", "/v1/nothing")
     assert status == 404 and body["error"]["code"] == "not_found"
+
+
+def _openapi_validator(schema_name: str) -> Any:
+    import jsonschema
+    import yaml
+
+    document = yaml.safe_load((Path(__file__).resolve().parents[2] / "docs" / "openapi.yaml").read_text())
+    schema = {"$ref": f"#/components/schemas/{schema_name}", "components": document["components"]}
+    return jsonschema.Draft202012Validator(schema)
+
+
+def test_responses_match_the_openapi_document(api: ModuleType, job_store: DynamoJobStore) -> None:
+    # Given a created job, then the same job completed with a result and a delivery record
+    status, created = call(api, "POST", "/v1/jobs", {"photo_count": 2, "client_reference": "order-7"})
+    assert status == 201
+    _openapi_validator("CreateJobResponse").validate(created)
+    _openapi_validator("Job").validate(call(api, "GET", f"/v1/jobs/{created['job_id']}")[1])
+    job = job_store.get(created["job_id"])
+    assert job is not None
+    from headshot.jobs import ResultImage
+
+    job.transition(JobStatus.VALIDATING, job.updated_at)
+    job.start_round(job.updated_at)
+    job.results = [
+        ResultImage("img_1", "studio_gray", f"results/{job.job_id}/r1/img_1.jpg", 3, {"identity_match": True})
+    ]
+    job.transition(JobStatus.COMPLETED, job.updated_at)
+    job.deliveries["evt_1"] = {"type": "job.completed", "status": "delivered", "attempts": 1, "http_status": 200,
+                               "error_code": None, "at": "2026-11-21T05:00:00.000Z"}  # fmt: skip
+    job_store.save(job)
+    # When read through the API / Then every body matches its documented schema
+    _openapi_validator("Job").validate(call(api, "GET", f"/v1/jobs/{job.job_id}")[1])
+    _openapi_validator("StyleCatalogue").validate(call(api, "GET", "/v1/styles")[1])
+    _openapi_validator("Error").validate(call(api, "POST", "/v1/jobs", {"photo_count": 99})[1])
+    _openapi_validator("Error").validate(call(api, "GET", "/v1/jobs/job_missing")[1])
