@@ -221,3 +221,36 @@ def test_responses_match_the_openapi_document(api: ModuleType, job_store: Dynamo
     _openapi_validator("StyleCatalogue").validate(call(api, "GET", "/v1/styles")[1])
     _openapi_validator("Error").validate(call(api, "POST", "/v1/jobs", {"photo_count": 99})[1])
     _openapi_validator("Error").validate(call(api, "GET", "/v1/jobs/job_missing")[1])
+
+
+def test_regenerate_starts_a_new_round_from_the_accepted_photos(
+    api: ModuleType, job_store: DynamoJobStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a completed job with one accepted photo, and an API that can reach the endpoint (moto)
+    from headshot.inference import SageMakerAsyncClient
+    from headshot.jobs import PhotoStatus
+
+    plane = ControlPlane(
+        settings(), job_store, S3Storage(BUCKET), PhotoLimits(), inference=SageMakerAsyncClient("endpoint", 3600, 900)
+    )
+    monkeypatch.setattr(api, "plane", plane)
+    _, created = call(api, "POST", "/v1/jobs", {"styles": ["studio_gray"]})
+    job = job_store.get(created["job_id"])
+    assert job is not None
+    job.photos[0].status = PhotoStatus.ACCEPTED
+    job.photos[0].key = f"photos/{job.job_id}/{job.photos[0].photo_id}.jpg"
+    job.transition(JobStatus.VALIDATING, job.updated_at)
+    job.start_round(job.updated_at)
+    job.transition(JobStatus.COMPLETED, job.updated_at)
+    job_store.save(job)
+    # When the owner asks for a new round in other styles
+    status, body = call(api, "POST", f"/v1/jobs/{job.job_id}/regenerate", {"styles": ["studio_blue"], "variants": 2})
+    # Then 202 with round 2 queued and invoked, its request written, and a second call conflicts
+    assert status == 202 and body["status"] == "queued" and body["round"] == 2
+    assert body["styles"] == ["studio_blue"] and body["variants"] == 2
+    stored = job_store.get(job.job_id)
+    assert stored is not None and stored.inference_invoked and stored.inference_id == f"{job.job_id}-r2"
+    s3 = boto3.client("s3", region_name=REGION)
+    manifest = json.loads(s3.get_object(Bucket=BUCKET, Key=f"requests/{job.job_id}/r2.json")["Body"].read())
+    assert manifest["round"] == 2 and manifest["styles"] == ["studio_blue"] and len(manifest["photos"]) == 1
+    assert call(api, "POST", f"/v1/jobs/{job.job_id}/regenerate", {})[0] == 409
