@@ -12,7 +12,7 @@ CHECKOV_VERSION := 3.3.30
 # never pulls a CUDA build (several GB) onto a test machine.
 TORCH ?= torch==2.13.0
 
-.PHONY: venv test lint bench calibrate build clean
+.PHONY: venv demo test lint bench calibrate build clean
 
 $(DEV_STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "Python 3.11+ is required (none found on PATH)"; exit 1; }
@@ -29,6 +29,10 @@ $(TOOLS_STAMP): Makefile
 	@touch $@
 
 venv: $(DEV_STAMP) $(TOOLS_STAMP)
+
+## make demo: one job end to end on the local stack (PHOTOS="a.jpg b.jpg" to use your own)
+demo: $(DEV_STAMP)
+	$(BIN)/headshot demo $(PHOTOS)
 
 ## make test: the whole suite (unit, integration, container, infra; ruff and mypy run as tests too)
 test: $(DEV_STAMP) $(TOOLS_STAMP)

@@ -35,6 +35,9 @@ def build_parser() -> argparse.ArgumentParser:
     from headshot_inference.render import configure_parser  # light: loads no models or OpenCV
 
     configure_parser(render)
+    from infra.local.cli import add_parsers  # `headshot local …` and `headshot demo`
+
+    add_parsers(commands)
     return parser
 
 
@@ -46,6 +49,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from headshot_inference.render import run
 
         return int(run(args, out=sys.stdout))
+    if args.command in ("local", "demo"):
+        from infra.local.cli import run as run_local
+
+        return run_local(args)
     return EXIT_USAGE  # pragma: no cover - argparse enforces a known command
 
 

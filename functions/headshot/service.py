@@ -481,7 +481,8 @@ class ControlPlane:
         result = deliver(job.webhook_url, body, headers, self.webhook_policy)
         final = result.ok or not result.retryable or attempt >= self.settings.webhook_max_attempts
         if not final:
-            return DeliveryOutcome(DeliveryState.RETRY, retry_delay_seconds(attempt, jitter=random.Random()), result)
+            delay = retry_delay_seconds(attempt, base=self.settings.webhook_retry_base_s, jitter=random.Random())
+            return DeliveryOutcome(DeliveryState.RETRY, delay, result)
         record = {
             "type": request.event_type.value,
             "status": "delivered" if result.ok else "failed",

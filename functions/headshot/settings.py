@@ -105,6 +105,8 @@ class ControlPlaneSettings:
     # Only the local stack sets this (http://127.0.0.1 receivers); nothing in template.yaml does.
     webhook_allow_loopback_http: bool
     webhook_max_attempts: int
+    # First retry delay of the exponential backoff (the local stack shortens it to seconds).
+    webhook_retry_base_s: int
     webhook_queue_url: str | None
     sagemaker_endpoint_name: str | None
     inference_request_ttl_s: int
@@ -122,6 +124,7 @@ class ControlPlaneSettings:
             webhook_allowed_hosts=_allowed_hosts(env),
             webhook_allow_loopback_http=env.get("HEADSHOT_WEBHOOK_ALLOW_LOOPBACK_HTTP", "") == "1",
             webhook_max_attempts=_int(env, "WEBHOOK_MAX_ATTEMPTS", 8),
+            webhook_retry_base_s=_int(env, "HEADSHOT_WEBHOOK_RETRY_BASE_SECONDS", 30),
             webhook_queue_url=env.get("WEBHOOK_QUEUE_URL") or None,
             sagemaker_endpoint_name=env.get("SAGEMAKER_ENDPOINT_NAME") or None,
             inference_request_ttl_s=_int(env, "INFERENCE_REQUEST_TTL_SECONDS", 3600),

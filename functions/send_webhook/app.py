@@ -65,7 +65,9 @@ def record_handler(record: SQSRecord) -> None:
     elif outcome.state is DeliveryState.FAILED:
         metrics.add_metric(name="WebhookFailures", unit=MetricUnit.Count, value=1)
         if outcome.result is not None and outcome.result.retryable:
-            # Out of attempts on a retryable error: let SQS move it to the DLQ, where alarms see it.
+            # Out of attempts on a retryable error: visible again at once, so SQS's redrive moves it
+            # to the DLQ (where the alarm sees it) now rather than after a full visibility timeout.
+            sqs.change_message_visibility(QueueUrl=QUEUE_URL, ReceiptHandle=record.receipt_handle, VisibilityTimeout=0)
             raise RetryLater("out of attempts")
 
 
