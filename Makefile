@@ -44,10 +44,11 @@ lint: $(DEV_STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-## make bench: photo-check speed and memory, studio per-output CPU time (see docs/PERFORMANCE.md)
+## make bench: photo checks, studio per-output CPU time, local-stack budgets (see docs/PERFORMANCE.md)
 bench: $(DEV_STAMP)
 	$(BIN)/python tests/benchmarks/bench_check.py
 	$(BIN)/python inference_container/bench_studio.py
+	$(BIN)/python tests/benchmarks/bench_local.py
 
 ## make build: Lambda artefacts for python3.12/x86_64 without Docker (an offline `sam build`)
 build: $(DEV_STAMP)

@@ -154,7 +154,8 @@ class LocalStack:
             "PYTHONUNBUFFERED": "1",
         }  # fmt: skip
         (self.options.state_file.parent / "model").mkdir(parents=True, exist_ok=True)
-        process = subprocess.Popen([sys.executable, "-m", "headshot_inference.serve"], env=env)
+        # Its logs go to stderr: stdout carries only `headshot local up`'s ready line.
+        process = subprocess.Popen([sys.executable, "-m", "headshot_inference.serve"], env=env, stdout=sys.stderr)
 
         def stop() -> None:
             process.send_signal(signal.SIGTERM)
