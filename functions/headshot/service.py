@@ -58,8 +58,6 @@ MAX_PHOTOS: Final = 20
 MAX_VARIANTS: Final = 8
 MAX_CLIENT_REFERENCE: Final = 128
 RESULT_URL_LIFETIME: Final = timedelta(hours=1)
-# Slack after a deadline before the sweeper steps in, so in-flight events win the race.
-SWEEP_GRACE: Final = timedelta(minutes=10)
 CREATE_FIELDS: Final = frozenset({"photo_count", "styles", "variants", "webhook_url", "client_reference"})
 REGENERATE_FIELDS: Final = frozenset({"styles", "variants"})
 
@@ -424,16 +422,17 @@ class ControlPlane:
     def sweep(self) -> list[tuple[str, str]]:
         """Expire jobs that can no longer finish on their own; returns (job_id, error code) pairs."""
         now = self.clock()
+        grace = timedelta(seconds=self.settings.sweep_grace_s)
         window = timedelta(seconds=self.settings.upload_window_s)
         inference_deadline = timedelta(
             seconds=self.settings.inference_request_ttl_s + self.settings.inference_invocation_timeout_s
         )
         rules = (
-            (JobStatus.AWAITING_UPLOAD, window + SWEEP_GRACE, "uploads_not_received",
+            (JobStatus.AWAITING_UPLOAD, window + grace, "uploads_not_received",
              "no photo was uploaded before the upload links expired"),
-            (JobStatus.VALIDATING, window + SWEEP_GRACE, "uploads_incomplete",
+            (JobStatus.VALIDATING, window + grace, "uploads_incomplete",
              "not every photo was uploaded before the upload links expired"),
-            (JobStatus.QUEUED, inference_deadline + SWEEP_GRACE, "inference_timeout",
+            (JobStatus.QUEUED, inference_deadline + grace, "inference_timeout",
              "the headshots were not ready in time; try regenerating the job"),
         )  # fmt: skip
         expired = []

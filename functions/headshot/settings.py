@@ -111,6 +111,8 @@ class ControlPlaneSettings:
     sagemaker_endpoint_name: str | None
     inference_request_ttl_s: int
     inference_invocation_timeout_s: int
+    # Slack after a deadline before the sweeper steps in, so in-flight events win the race.
+    sweep_grace_s: int
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> ControlPlaneSettings:
@@ -129,6 +131,7 @@ class ControlPlaneSettings:
             sagemaker_endpoint_name=env.get("SAGEMAKER_ENDPOINT_NAME") or None,
             inference_request_ttl_s=_int(env, "INFERENCE_REQUEST_TTL_SECONDS", 3600),
             inference_invocation_timeout_s=_int(env, "INFERENCE_INVOCATION_TIMEOUT_SECONDS", 900),
+            sweep_grace_s=_int(env, "HEADSHOT_SWEEP_GRACE_SECONDS", 600),
         )
 
     def need(self, value: str | None, name: str) -> str:

@@ -72,12 +72,13 @@ class StackOptions:
     state_file: Path = STATE_FILE
     # Template parameter overrides, as `sam deploy --parameter-overrides` would pass them.
     parameters: dict[str, str] = field(default_factory=dict)
-    # Local-only settings the functions read (never set by template.yaml): short webhook
-    # backoff so retries happen in seconds, and http://127.0.0.1 receivers.
+    # Local-only settings the functions read (never set by template.yaml): http://127.0.0.1
+    # receivers, and backoff and sweeper grace in seconds so drills finish in a test run.
     function_overrides: dict[str, str] = field(
         default_factory=lambda: {
             "HEADSHOT_WEBHOOK_ALLOW_LOOPBACK_HTTP": "1",
             "HEADSHOT_WEBHOOK_RETRY_BASE_SECONDS": "1",
+            "HEADSHOT_SWEEP_GRACE_SECONDS": "5",  # the sweeper runs every few seconds locally too
         }
     )
 

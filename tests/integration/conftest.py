@@ -98,6 +98,17 @@ def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSta
 
 
 @pytest.fixture(scope="session")
+def stalled_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
+    """A stack whose endpoint stalls past the job's inference deadline: the notification never comes in time."""
+    running = _start(
+        tmp_path_factory.mktemp("stalled"), "--inference-delay", "75",
+        "--parameter", "InferenceRequestTtlSeconds=60", "--parameter", "InferenceInvocationTimeoutSeconds=1",
+    )  # fmt: skip
+    yield running
+    _stop(running)
+
+
+@pytest.fixture(scope="session")
 def failing_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
     """A stack whose inference endpoint fails every request (a fault drill)."""
     running = _start(tmp_path_factory.mktemp("failing"), "--inference-failure-rate", "1")
