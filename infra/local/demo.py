@@ -27,9 +27,14 @@ CONTENT_TYPES: Final = {"jpeg": "image/jpeg", "png": "image/png", "webp": "image
 
 
 class WebhookReceiver:
-    """A local HTTPS-less receiver (the local stack allows http://127.0.0.1) that keeps every delivery."""
+    """A webhook receiver on 127.0.0.1 (the local stack allows plain http there).
 
-    def __init__(self) -> None:
+    Keeps every delivery; answers with the scripted `statuses` first (e.g. [500, 500] for a
+    receiver that recovers on the third try), then 204. `arrived` is set on the first 2xx.
+    """
+
+    def __init__(self, statuses: list[int] | None = None) -> None:
+        self.statuses = list(statuses or [])
         self.deliveries: list[tuple[dict[str, str], bytes]] = []
         self.arrived = threading.Event()
         receiver = self
@@ -38,9 +43,12 @@ class WebhookReceiver:
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
                 receiver.deliveries.append((dict(self.headers), body))
-                receiver.arrived.set()
-                self.send_response(204)
+                status = receiver.statuses.pop(0) if receiver.statuses else 204
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
                 self.end_headers()
+                if status < 300:
+                    receiver.arrived.set()
 
             def log_message(self, *args: Any) -> None:
                 pass
@@ -48,6 +56,9 @@ class WebhookReceiver:
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks/headshot"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def events(self) -> list[dict[str, Any]]:
+        return [json.loads(body) for _, body in self.deliveries]
 
     def close(self) -> None:
         self.server.shutdown()

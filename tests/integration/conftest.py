@@ -6,10 +6,8 @@ import json
 import os
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -116,39 +114,8 @@ def failing_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningS
     _stop(running)
 
 
-class Receiver:
-    """A webhook receiver answering with scripted statuses (then 204)."""
-
-    def __init__(self, statuses: list[int] | None = None) -> None:
-        self.statuses = list(statuses or [])
-        self.deliveries: list[tuple[dict[str, str], bytes]] = []
-        self.arrived = threading.Event()
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-                receiver.deliveries.append((dict(self.headers), body))
-                status = receiver.statuses.pop(0) if receiver.statuses else 204
-                self.send_response(status)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-                if status < 300:
-                    receiver.arrived.set()
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def events(self) -> list[dict[str, Any]]:
-        return [json.loads(body) for _, body in self.deliveries]
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+# One receiver for the demo and the tests: scripted statuses, every delivery kept.
+Receiver = demo.WebhookReceiver
 
 
 @pytest.fixture

@@ -5,52 +5,26 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
 
 from headshot.jobs import JobStatus
 from headshot.service import ControlPlane
+from infra.local.demo import WebhookReceiver
 from tests.unit.conftest import FakeContext
 
 SECRET = b"whsec_test_0123456789abcdef"
 
 
-class Receiver:
-    """A real HTTP server on 127.0.0.1 answering with a scripted list of statuses."""
-
-    def __init__(self, statuses: list[int]) -> None:
-        self.statuses = statuses
-        self.requests: list[tuple[dict[str, str], bytes]] = []
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                receiver.requests.append((dict(self.headers), body))
-                status = receiver.statuses.pop(0) if receiver.statuses else 200
-                self.send_response(status)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+# The local stack's receiver: scripted statuses, every delivery kept.
+Receiver = WebhookReceiver
 
 
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
-    server = Receiver([])
+    server = Receiver()
     yield server
     server.close()
 
@@ -92,7 +66,7 @@ def independent_signature_ok(headers: dict[str, str], body: bytes) -> bool:
 def test_delivery_is_signed_and_recorded(app: Any, control_world: dict[str, Any], receiver: Receiver) -> None:
     message = rejected_job_message(control_world, receiver.url)
     assert app.lambda_handler(sqs_event(message, 1), FakeContext()) == {"batchItemFailures": []}
-    (headers, body), = receiver.requests  # fmt: skip
+    (headers, body), = receiver.deliveries  # fmt: skip
     event = json.loads(body)
     assert independent_signature_ok(headers, body)
     assert headers["Headshot-Event-Type"] == event["type"] == "job.rejected"
@@ -115,9 +89,9 @@ def test_server_error_retries_with_the_same_event_id(
     # Then the first two are reported failed (redelivered after a backoff), the third succeeds
     assert first["batchItemFailures"] == second["batchItemFailures"] == [{"itemIdentifier": message["MessageId"]}]
     assert third == {"batchItemFailures": []}
-    ids = {json.loads(body)["id"] for _, body in receiver.requests}
-    assert len(receiver.requests) == 3 and len(ids) == 1
-    assert all(independent_signature_ok(h, b) for h, b in receiver.requests)
+    ids = {json.loads(body)["id"] for _, body in receiver.deliveries}
+    assert len(receiver.deliveries) == 3 and len(ids) == 1
+    assert all(independent_signature_ok(h, b) for h, b in receiver.deliveries)
 
 
 def test_out_of_attempts_records_the_failure_and_dead_letters(
@@ -147,4 +121,4 @@ def test_deleted_job_gets_no_webhook(app: Any, control_world: dict[str, Any], re
     job_id = json.loads(message["Body"])["job_id"]
     control_world["plane_for"]("ApiFunction").delete_job("user-alice", job_id)
     assert app.lambda_handler(sqs_event(message, 1), FakeContext()) == {"batchItemFailures": []}
-    assert receiver.requests == []
+    assert receiver.deliveries == []
