@@ -11,7 +11,7 @@ Behind the API it plays one endpoint instance: a queue and ``MaxConcurrentInvoca
 workers. Each worker checks the request's ``RequestTTLSeconds`` (time spent queued), reads the input
 from S3 (or takes the inline ``Body``), POSTs it to the container's ``/invocations`` with
 ``InvocationTimeoutSeconds`` as the HTTP timeout, writes the response body to
-``S3OutputPath/<uuid>.out`` (2xx) or ``S3FailurePath/<uuid>-error.out`` (anything else), and then
+``S3OutputPath/<InferenceId>.out`` (2xx) or ``S3FailurePath/<InferenceId>-error.out`` (anything else), and then
 publishes SageMaker's ``InferenceResult`` notification to the success or error topic.
 
 S3 and SNS are reached with boto3 clients created in :meth:`SageMakerAsyncEmulator.start`; they
@@ -512,7 +512,8 @@ class SageMakerAsyncEmulator:
         )
         filename = _string_header(headers, H_FILENAME, "filename", 32, _FILENAME)
 
-        name = str(uuid.uuid4())
+        # DESIGN.md §7: objects are named after the InferenceId, so a job's outputs are easy to find.
+        name = inference_id
         output_location = _join_location(self.config.s3_output_path, extension, filename or f"{name}.out")
         failure_location = (
             _join_location(self.config.s3_failure_path, extension, f"{name}-error.out")

@@ -297,8 +297,9 @@ def test_happy_path_writes_output_and_publishes_success(
     # Then SageMaker's 202 answer comes back with the id and both locations
     assert response["ResponseMetadata"]["HTTPStatusCode"] == 202
     assert response["InferenceId"] == "job-1-r1"
-    assert re.fullmatch(rf"s3://{aws.bucket}/async-output/{UUID}\.out", response["OutputLocation"])
-    assert re.fullmatch(rf"s3://{aws.bucket}/async-failure/{UUID}-error\.out", response["FailureLocation"])
+    inference_id = response["InferenceId"]
+    assert response["OutputLocation"] == f"s3://{aws.bucket}/async-output/{inference_id}.out"
+    assert response["FailureLocation"] == f"s3://{aws.bucket}/async-failure/{inference_id}-error.out"
     # And the success topic delivers SageMaker's InferenceResult notification, in its exact schema
     envelope = aws.notifications(aws.success_queue)[0]
     assert envelope["TopicArn"] == aws.success_topic
