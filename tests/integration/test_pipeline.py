@@ -82,6 +82,20 @@ def test_near_duplicate_in_a_set_is_rejected_and_the_job_completes(local_stack: 
 
 
 @pytest.mark.photos
+def test_several_photos_of_one_person_complete_together(local_stack: RunningStack, receiver: Receiver) -> None:
+    if not FACES_DIR.is_dir():
+        pytest.skip("shared real-photo test set absent")
+    photos = [(FACES_DIR / name).read_bytes() for name in ("obama.jpg", "obama2.jpg", "obama3.jpg")]
+    job = local_stack.create_job(photos, receiver.url)
+    done = local_stack.wait(job["job_id"], {"completed", "failed", "rejected"}, timeout_s=120)
+    assert done["status"] == "completed"
+    assert [p["status"] for p in done["photos"]] == ["accepted"] * 3
+    # One output per style x variant (1 x 1 here), each passed its fidelity check against the person
+    assert len(done["results"]) == 1 and all(r["fidelity"]["identity_match"] for r in done["results"])
+    assert receiver.arrived.wait(30) and receiver.events()[-1]["type"] == "job.completed"
+
+
+@pytest.mark.photos
 def test_a_different_person_in_the_set_is_rejected(local_stack: RunningStack) -> None:
     if not FACES_DIR.is_dir():
         pytest.skip("shared real-photo test set absent")
