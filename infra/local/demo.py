@@ -107,12 +107,17 @@ def ensure_stack() -> tuple[dict[str, Any], subprocess.Popen[str] | None]:
     state = stack.read_state()
     if state is not None:
         return state, None
-    print("starting the local stack …", flush=True)
-    process = subprocess.Popen([sys.executable, "-m", "headshot.cli", "local", "up"], stdout=subprocess.PIPE, text=True)
+    stack.STATE_DIR.mkdir(parents=True, exist_ok=True)
+    log_path = stack.STATE_DIR / "stack.log"
+    print(f"starting the local stack (its logs: {log_path}) …", flush=True)
+    with log_path.open("w") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "headshot.cli", "local", "up"], stdout=subprocess.PIPE, stderr=log, text=True
+        )
     assert process.stdout is not None
     line = process.stdout.readline()
     if not line:
-        raise RuntimeError("the local stack did not start (see the messages above)")
+        raise RuntimeError(f"the local stack did not start; see {log_path}")
     json.loads(line)
     state = stack.read_state()
     if state is None:

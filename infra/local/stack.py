@@ -275,6 +275,7 @@ def apply_retention(state: dict[str, Any], at: datetime) -> dict[str, list[str]]
 def run_foreground(options: StackOptions) -> int:
     """`headshot local up`: start, print one JSON line when ready, stop everything on a signal."""
     logging.basicConfig(level=os.environ.get("LOG_LEVEL", "WARNING"), stream=sys.stderr)
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's per-request access log
     stack = LocalStack(options)
     stopping = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
