@@ -375,6 +375,12 @@ class ControlPlane:
             return ResultOutcome.IGNORED, None
         job_id, round_number = parsed
         job = self.store.get(job_id)
+        if job is not None and job.status is JobStatus.DELETED:
+            # Inference finished after DELETE: what it wrote must go too, nothing of the job stays.
+            late = [notification.output_location, notification.failure_location]
+            keys = [key for key in (self._own_key_or_none(loc) for loc in late) if key]
+            self.storage.erase_job(job_id, keys, prefixes=("results/",))
+            return ResultOutcome.IGNORED, job
         if job is None or job.round != round_number or job.status is not JobStatus.QUEUED:
             return ResultOutcome.IGNORED, job
         results: list[ResultImage] | None = None
@@ -407,6 +413,12 @@ class ControlPlane:
         elif result is ResultOutcome.FAILED:
             self.enqueue_webhook(job, WebhookEventType.JOB_FAILED)
         return result, job
+
+    def _own_key_or_none(self, location: str | None) -> str | None:
+        try:
+            return self._own_key(location)
+        except ValueError:
+            return None
 
     def _own_key(self, location: str | None) -> str:
         """The key of an s3:// location in our bucket; anything else is not ours to read."""

@@ -148,12 +148,12 @@ class S3Storage:
                 raise StorageError(f"{len(response['Errors'])} objects could not be deleted")
         return len(keys)
 
-    def erase_job(self, job_id: str, extra_keys: list[str]) -> int:
+    def erase_job(self, job_id: str, extra_keys: list[str], prefixes: tuple[str, ...] = JOB_PREFIXES) -> int:
         """Delete every object of a job under its prefixes plus SageMaker's exact output keys."""
         keys = list(extra_keys)
         paginator = self._s3.get_paginator("list_objects_v2")
         try:
-            for prefix in JOB_PREFIXES:
+            for prefix in prefixes:
                 for page in paginator.paginate(Bucket=self.bucket, Prefix=f"{prefix}{job_id}/"):
                     keys.extend(item["Key"] for item in page.get("Contents", []))
         except (BotoCoreError, ClientError) as error:

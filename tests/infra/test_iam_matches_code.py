@@ -31,7 +31,8 @@ REQUIRED: dict[str, list[tuple[str, str]]] = {
     ],
     "OnResultFunction": [
         *JOB_WRITE, ("s3:GetObject", "async-output/"), ("s3:GetObject", "async-failure/"),
-        ("sqs:SendMessage", "WebhookQueue"),
+        ("sqs:SendMessage", "WebhookQueue"), ("s3:ListBucket", "bucket"), ("s3:DeleteObject", "results/"),
+        ("s3:DeleteObject", "async-output/"), ("s3:DeleteObject", "async-failure/"),
     ],
     "SendWebhookFunction": [
         *JOB_WRITE, ("s3:GetObject", "results/"), ("sqs:ChangeMessageVisibility", "WebhookQueue"),

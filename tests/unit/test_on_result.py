@@ -145,3 +145,20 @@ def test_result_pointing_outside_the_bucket_is_not_trusted(app: Any, control_wor
     body = notification("success", job.inference_id or "").replace(f"s3://{BUCKET}/async-output", "s3://elsewhere/x")
     app.lambda_handler(sqs_event([body]), FakeContext())
     assert control_world["store"].get(job.job_id).error.code == "invalid_result"
+
+
+def test_results_that_land_after_delete_are_erased(app: Any, control_world: dict[str, Any]) -> None:
+    # Given a queued job that its owner deletes while inference is still running
+    job = queued_job(control_world)
+    control_world["plane_for"]("ApiFunction").delete_job("user-alice", job.job_id)
+    # When the container then writes its results and SageMaker its output, and the notification arrives
+    result_key = f"results/{job.job_id}/r1/img0.png"
+    control_world["s3"].put_object(Bucket=BUCKET, Key=result_key, Body=b"late")
+    control_world["s3"].put_object(Bucket=BUCKET, Key="async-output/7f1e2d3c.out", Body=manifest(job, [True]))
+    assert app.lambda_handler(sqs_event([notification("success", job.inference_id or "")]), FakeContext()) == {
+        "batchItemFailures": []
+    }
+    # Then nothing of the deleted job is left, and it stays deleted
+    left = [o["Key"] for o in control_world["s3"].list_objects_v2(Bucket=BUCKET).get("Contents", [])]
+    assert left == []
+    assert control_world["store"].get(job.job_id).status is JobStatus.DELETED
