@@ -16,7 +16,6 @@ from typing import Any, Final
 import boto3
 import numpy as np
 import pytest
-from moto.server import ThreadedMotoServer
 from PIL import Image
 from skimage import data as skimage_data
 
@@ -63,15 +62,6 @@ def studio() -> StudioBackend:
 
 # ---------------------------------------------------------------------------------------
 # S3 (moto in server mode, reached through AWS_ENDPOINT_URL like the real container)
-
-
-@pytest.fixture(scope="session")
-def moto_endpoint() -> Iterator[str]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
 
 
 @dataclass

@@ -23,7 +23,6 @@ import boto3
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError, EndpointConnectionError
-from moto.server import ThreadedMotoServer
 
 from headshot.inference import SageMakerAsyncClient
 from headshot.service import InferenceNotification
@@ -121,15 +120,6 @@ def _model_handler(model: FakeModel) -> type[BaseHTTPRequestHandler]:
 # ---- fixtures -----------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def moto_url() -> Iterator[str]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
-
-
 @dataclass
 class Aws:
     s3: S3Client
@@ -175,9 +165,9 @@ class Aws:
 
 
 @pytest.fixture
-def aws(moto_url: str, monkeypatch: pytest.MonkeyPatch) -> Aws:
+def aws(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Aws:
     for name, value in {
-        "AWS_ENDPOINT_URL": moto_url,
+        "AWS_ENDPOINT_URL": moto_endpoint,
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
         "AWS_SESSION_TOKEN": "testing",
