@@ -20,6 +20,7 @@ $(DEV_STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q '$(TORCH)'
 	$(BIN)/python -m pip install -q -e '.[dev,inference]'
+	$(BIN)/python -m infra.build.mediapipe_models >/dev/null
 	@touch $@
 
 $(TOOLS_STAMP): Makefile

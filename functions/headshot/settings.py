@@ -63,15 +63,21 @@ class Settings:
     photo_limits: PhotoLimits
     # Folder holding the dlib model files; None means the face_recognition_models package.
     dlib_model_dir: Path | None
+    # Folder holding MediaPipe's .tflite files; None means the bundled folder (headshot.mediapipe_models).
+    mediapipe_model_dir: Path | None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
         model_dir = env.get("HEADSHOT_DLIB_MODEL_DIR") or None
         if model_dir is not None and not Path(model_dir).is_dir():
             raise ConfigurationError(f"HEADSHOT_DLIB_MODEL_DIR={model_dir!r} is not a directory")
+        mediapipe_dir = env.get("HEADSHOT_MEDIAPIPE_MODEL_DIR") or None
+        if mediapipe_dir is not None and not Path(mediapipe_dir).is_dir():
+            raise ConfigurationError(f"HEADSHOT_MEDIAPIPE_MODEL_DIR={mediapipe_dir!r} is not a directory")
         return cls(
             photo_limits=PhotoLimits.from_env(env),
             dlib_model_dir=Path(model_dir) if model_dir else None,
+            mediapipe_model_dir=Path(mediapipe_dir) if mediapipe_dir else None,
         )
 
 
