@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from headshot.faces import FaceAnalysis, FaceAnalyzer, FaceMeasurement, load_models
+from headshot.mesh import load_mesh_model
 from headshot.photos import DecodedPhoto, PhotoError, check_byte_size, decode_photo, read_limited
 from headshot.policy import IdentityEvidence, SetAssessment, assess_set, evaluate
 from headshot.reasons import Finding
@@ -61,7 +62,9 @@ class PhotoChecker:
     def __init__(self, analyzer: FaceAnalyzer | None = None, limits: PhotoLimits | None = None) -> None:
         settings = get_settings()
         self.limits = limits or settings.photo_limits
-        self.analyzer = analyzer or FaceAnalyzer(load_models(settings.dlib_model_dir))
+        self.analyzer = analyzer or FaceAnalyzer(
+            load_models(settings.dlib_model_dir), load_mesh_model(settings.mediapipe_model_dir)
+        )
 
     def check_bytes(self, data: bytes, file: str, *, keep_normalised: bool = False) -> PhotoCheck:
         started = time.perf_counter()

@@ -23,6 +23,7 @@ import numpy as np
 from PIL import Image
 
 from headshot.color import ita_degrees, luma, srgb_to_lab
+from headshot.mesh import FaceMesh, FaceMeshModel
 from headshot.settings import ConfigurationError
 
 LANDMARKS_MODEL: Final = "shape_predictor_5_face_landmarks.dat"
@@ -127,6 +128,9 @@ class FaceMeasurement:
     skin_ita_deg: float | None
     embedding: np.ndarray  # (128,) float32, dlib ResNet
     chip_signature: np.ndarray  # (1024,) float32, zero-mean unit-norm aligned-face thumbnail
+    # MediaPipe's 468 points and both eyes (lids, iris); None when no mesh model is loaded
+    # or the mesh model sees no face where dlib found one.
+    mesh: FaceMesh | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,8 +144,9 @@ class FaceAnalysis:
 class FaceAnalyzer:
     """Detects and measures faces on an upright RGB uint8 analysis image."""
 
-    def __init__(self, models: FaceModels) -> None:
+    def __init__(self, models: FaceModels, mesh_model: FaceMeshModel | None = None) -> None:
         self._models = models
+        self._mesh_model = mesh_model
 
     @property
     def models(self) -> FaceModels:
@@ -225,6 +230,7 @@ class FaceAnalyzer:
             skin_ita_deg=ita_degrees(skin_lab) if skin_lab is not None else None,
             embedding=embedding,
             chip_signature=_chip_signature(chip),
+            mesh=self._mesh_model.measure(rgb, points) if self._mesh_model is not None else None,
         )
 
 
