@@ -12,6 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from headshot.eye_metrics import gaze_off_camera_deg, head_room, iris_contrast
 from headshot.faces import FaceAnalysis, FaceAnalyzer, FaceMeasurement, load_models
 from headshot.mesh import load_mesh_model
 from headshot.photos import DecodedPhoto, PhotoError, check_byte_size, decode_photo, read_limited
@@ -40,7 +43,8 @@ class PhotoCheck:
         """Identity evidence for the set checks; None when the photo is already rejected."""
         if not self.accepted or self.face is None:
             return None
-        return IdentityEvidence(self.face.embedding, self.face.chip_signature)
+        openness = self.face.mesh.openness if self.face.mesh is not None else None
+        return IdentityEvidence(self.face.embedding, self.face.chip_signature, openness)
 
     def reject(self, finding: Finding) -> None:
         if all(r.code != finding.code for r in self.reasons):
@@ -138,7 +142,23 @@ def measurements(photo: DecodedPhoto, analysis: FaceAnalysis) -> dict[str, Any]:
         "skin_lab": [_round(v) for v in face.skin_lab] if face.skin_lab is not None else None,
         "skin_ita_deg": _round(face.skin_ita_deg) if face.skin_ita_deg is not None else None,
     }
-    return metrics
+    return metrics | _eye_metrics(photo.analysis, face)
+
+
+def _eye_metrics(rgb: np.ndarray, face: FaceMeasurement) -> dict[str, Any]:
+    """Eyes and head room from the mesh; absent (rules skip them) when the mesh found no face."""
+    mesh = face.mesh
+    if mesh is None:
+        return {}
+    crown_room, chin_room = head_room(mesh, rgb.shape[1], rgb.shape[0])
+    return {
+        "eye_openness": _round(mesh.openness),
+        "eye_openness_min": _round(min(eye.openness for eye in mesh.eyes)),
+        "iris_contrast": _round(max(iris_contrast(rgb, eye) for eye in mesh.eyes)),
+        "gaze_off_camera_deg": _round(gaze_off_camera_deg(mesh, face.yaw_deg)),
+        "crown_room": _round(crown_room),
+        "chin_room": _round(chin_room),
+    }
 
 
 def _rejected(file: str, error: PhotoError) -> PhotoCheck:

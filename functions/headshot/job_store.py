@@ -154,6 +154,10 @@ def _lab(values: list[float] | None) -> tuple[float, float, float] | None:
     return (float(values[0]), float(values[1]), float(values[2])) if values else None
 
 
+def _float(value: float | None) -> float | None:
+    return None if value is None else float(value)
+
+
 def _findings(items: list[dict[str, str]]) -> list[Finding]:
     return [Finding(Reason(item["code"]), item["message"]) for item in items]
 
@@ -191,6 +195,7 @@ def _to_record(job: Job) -> JobRecord:
                     "embedding": _encode(p.embedding, np.float32),
                     "chip_signature": _encode(p.chip_signature, np.float16),
                     "skin_lab": list(p.skin_lab) if p.skin_lab else None,
+                    "eye_openness": p.eye_openness,
                     "key": p.key,
                 }
                 for p in job.photos
@@ -229,6 +234,7 @@ def _from_record(record: JobRecord) -> Job:
                 embedding=_decode(p.get("embedding"), np.float32),
                 chip_signature=_decode(p.get("chip_signature"), np.float16),
                 skin_lab=_lab(p.get("skin_lab")),
+                eye_openness=_float(p.get("eye_openness")),
                 key=p.get("key"),
             )
             for p in doc["photos"]

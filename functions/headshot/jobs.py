@@ -99,6 +99,7 @@ class Photo:
     embedding: np.ndarray | None = None
     chip_signature: np.ndarray | None = None
     skin_lab: tuple[float, float, float] | None = None
+    eye_openness: float | None = None
     # The normalised, EXIF-free copy (photos/ prefix) once accepted.
     key: str | None = None
 
@@ -106,7 +107,7 @@ class Photo:
     def evidence(self) -> IdentityEvidence | None:
         if self.status is not PhotoStatus.ACCEPTED or self.embedding is None or self.chip_signature is None:
             return None
-        return IdentityEvidence(self.embedding, self.chip_signature)
+        return IdentityEvidence(self.embedding, self.chip_signature, self.eye_openness)
 
     def settle(self, reasons: list[Finding], warnings: list[Finding]) -> None:
         self.reasons, self.warnings = list(reasons), list(warnings)
@@ -259,7 +260,7 @@ class Job:
         self.transition(JobStatus.DELETED, now)
         for photo in self.photos:
             photo.embedding = photo.chip_signature = None
-            photo.skin_lab = None
+            photo.skin_lab = photo.eye_openness = None
             photo.key = None
         self.results = []
         self.webhook_url = None

@@ -151,6 +151,10 @@ class FaceMeshModel:
         crop, to_image = _crop(image, (first + last) / 2, side, angle, n, mirrored=mirrored)
         eye_points, iris_points = self._iris.run(crop)
         lids = _apply(to_image, eye_points.reshape(-1, 3)[:16, :2].astype(np.float64))
+        if mirrored:
+            # The model answered for a mirrored (left) eye: put both lids back in image-left to
+            # image-right order, so EYE_CONTOURS and the gaze axis hold for either eye.
+            lids = np.vstack([lids[8::-1], lids[15:8:-1]])
         iris = _apply(to_image, iris_points.reshape(-1, 3)[:, :2].astype(np.float64))
         radius = float(np.mean(np.hypot(*(iris[1:] - iris[0]).T)))
         return Eye(lids, iris, radius)

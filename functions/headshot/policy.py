@@ -86,6 +86,51 @@ RULES: Final[tuple[Rule, ...]] = (
         "warn when the face is within 12% of its width from an edge: hair or chin may be cut",
     ),
     Rule(
+        Reason.FACE_CUT_OFF,
+        "crown_room",
+        "<",
+        0.5,
+        0.9,
+        "room above the forehead top in eye distances: hair rises 0.5-1.2 above it, so under 0.5 the "
+        "skull itself is cut and the render would flatten the head; under 0.9 big hair may be",
+    ),
+    Rule(
+        Reason.FACE_CUT_OFF,
+        "chin_room",
+        "<",
+        0.15,
+        0.6,
+        "room below the chin in eye distances: under 0.15 the chin touches the edge; under 0.6 "
+        "there is no neck, so the render must frame tighter",
+    ),
+    Rule(
+        Reason.EYES_CLOSED,
+        "eye_openness",
+        "<",
+        0.08,
+        0.15,
+        "lid gap over eye width of the more open eye: open eyes measure 0.19-0.38 on our photos, "
+        "eyes lowered to a hand of cards 0.11",
+    ),
+    Rule(
+        Reason.EYES_CLOSED,
+        "iris_contrast",
+        "<",
+        0.07,
+        None,
+        "white of the eye minus iris over skin luma, better eye: open eyes 0.13-0.81, lids painted "
+        "shut -0.04-0.02 (the landmarks alone still draw an open eye over a closed lid)",
+    ),
+    Rule(
+        Reason.NOT_LOOKING_AT_CAMERA,
+        "gaze_off_camera_deg",
+        ">",
+        None,
+        12,
+        "eyes turned past the lens, head turn allowed for: subjects looking into the lens measure "
+        "<= 3°, obama2 (looking aside) 23°",
+    ),
+    Rule(
         Reason.FACE_NOT_FRONTAL,
         "yaw_deg",
         "|>|",
@@ -171,6 +216,10 @@ IDENTITY_MAX_DISTANCE: Final = 0.55
 # embeddings nearly coincide (re-encodes, resizes, burst shots).
 DUPLICATE_MIN_CHIP_SIMILARITY: Final = 0.95
 DUPLICATE_MAX_DISTANCE: Final = 0.25
+# A photo whose eyes are open less than this share of the other accepted photos' median is
+# a blink or a squint, even when it clears the absolute floor (openness varies by person:
+# 0.19 to 0.38 on our photos, and a smile narrows it).
+SET_MIN_OPENNESS_RATIO: Final = 0.6
 
 
 def evaluate(metrics: Mapping[str, object]) -> tuple[list[Finding], list[Finding]]:
@@ -201,6 +250,7 @@ class IdentityEvidence:
 
     embedding: np.ndarray
     chip_signature: np.ndarray
+    eye_openness: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,7 +264,7 @@ class SetAssessment:
 
 
 def assess_set(evidence: Sequence[IdentityEvidence | None]) -> SetAssessment:
-    """Find the person most photos agree on; reject other people and near-duplicates.
+    """Find the person most photos agree on; reject other people, near-duplicates and blinks.
 
     `evidence[i]` is None for photos already rejected on their own. The person is the
     largest group of photos within IDENTITY_MAX_DISTANCE of one anchor photo; ties go to
@@ -244,10 +294,24 @@ def assess_set(evidence: Sequence[IdentityEvidence | None]) -> SetAssessment:
             rejections[index] = Finding.rejection(Reason.DUPLICATE_PHOTO)
             continue
         members.append(index)
+    for index in _blinks(evidence, members):
+        rejections[index] = Finding.rejection(Reason.EYES_CLOSED)
+    members = [index for index in members if index not in rejections]
     if not members:
         return SetAssessment(rejections, (), None)
     kept = np.stack([evidence[i].embedding for i in members])  # type: ignore[union-attr]
     return SetAssessment(rejections, tuple(members), kept.mean(axis=0))
+
+
+def _blinks(evidence: Sequence[IdentityEvidence | None], members: Sequence[int]) -> list[int]:
+    """Members whose eyes are far less open than the person's other photos show them."""
+    openness = {i: evidence[i].eye_openness for i in members}  # type: ignore[union-attr]
+    blinks = []
+    for index, value in openness.items():
+        others = [v for i, v in openness.items() if i != index and v is not None]
+        if value is not None and others and value < SET_MIN_OPENNESS_RATIO * float(np.median(others)):
+            blinks.append(index)
+    return blinks
 
 
 def _near_duplicate(a: IdentityEvidence | None, b: IdentityEvidence | None) -> bool:

@@ -25,6 +25,7 @@ class Reason(StrEnum):
     TOO_BRIGHT = "too_bright"
     UNEVEN_LIGHTING = "uneven_lighting"
     EYES_CLOSED = "eyes_closed"
+    NOT_LOOKING_AT_CAMERA = "not_looking_at_camera"
     DIFFERENT_PERSON = "different_person"
     DUPLICATE_PHOTO = "duplicate_photo"
 
@@ -45,6 +46,7 @@ REJECTION_MESSAGES: dict[Reason, str] = {
     Reason.TOO_BRIGHT: "Your face is overexposed. Avoid direct sunlight or flash on your face.",
     Reason.UNEVEN_LIGHTING: "One side of your face is much darker than the other. Face the light source.",
     Reason.EYES_CLOSED: "Your eyes appear to be closed. Use a photo with your eyes open.",
+    Reason.NOT_LOOKING_AT_CAMERA: "You are looking away from the camera. Use a photo looking into the lens.",
     Reason.DIFFERENT_PERSON: "This photo shows a different person from your other photos.",
     Reason.DUPLICATE_PHOTO: "This photo is nearly identical to another one you uploaded. Use a different photo.",
 }
@@ -59,6 +61,8 @@ WARNING_MESSAGES: dict[Reason, str] = {
     Reason.TOO_DARK: "A photo in brighter light would give better results.",
     Reason.TOO_BRIGHT: "A photo in softer light would give better results.",
     Reason.UNEVEN_LIGHTING: "More even light on your face would give better results.",
+    Reason.EYES_CLOSED: "Your eyes look half closed; a photo with your eyes fully open would be better.",
+    Reason.NOT_LOOKING_AT_CAMERA: "A photo looking straight into the lens would give better results.",
 }
 
 

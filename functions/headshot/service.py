@@ -284,6 +284,7 @@ class ControlPlane:
                 current_photo.chip_signature = check.face.chip_signature
                 lab = check.face.skin_lab
                 current_photo.skin_lab = (float(lab[0]), float(lab[1]), float(lab[2])) if lab is not None else None
+                current_photo.eye_openness = check.face.mesh.openness if check.face.mesh is not None else None
             current_photo.key = kept_key
             now = self.clock()
             if current.status is JobStatus.AWAITING_UPLOAD:

@@ -63,11 +63,13 @@ def test_regeneration_is_a_new_round() -> None:
 def test_delete_keeps_no_personal_data() -> None:
     job = new_job()
     job.photos[0].embedding = np.ones(128, np.float32)
+    job.photos[0].eye_openness = 0.3
     job.photos[0].key = "photos/x"
     job.results.append(ResultImage("img", "studio_gray", "results/x.png", 1, {}))
     job.erase_personal_data(utcnow())
     assert job.status is JobStatus.DELETED
     assert job.photos[0].embedding is None and job.photos[0].key is None
+    assert job.photos[0].eye_openness is None
     assert not job.results and job.webhook_url is None and job.client_reference is None
 
 
@@ -78,6 +80,7 @@ def test_store_round_trips_a_job(job_store: DynamoJobStore) -> None:
     job.photos[0].embedding = embedding
     job.photos[0].chip_signature = np.full(1024, 1 / 32, np.float32)
     job.photos[0].skin_lab = (60.0, 12.0, 16.0)
+    job.photos[0].eye_openness = 0.27
     job.photos[0].settle([], [Finding.warning(Reason.BLURRY)])
     job.photos[1].settle([Finding.rejection(Reason.NO_FACE)], [])
     job_store.create(job)
@@ -91,6 +94,7 @@ def test_store_round_trips_a_job(job_store: DynamoJobStore) -> None:
     assert loaded.photos[0].chip_signature is not None
     assert np.allclose(loaded.photos[0].chip_signature, 1 / 32, atol=1e-4)
     assert loaded.photos[1].reasons[0].code is Reason.NO_FACE
+    assert loaded.photos[0].eye_openness == 0.27
     assert loaded.webhook_url == job.webhook_url and loaded.history == job.history
 
 

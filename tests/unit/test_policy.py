@@ -116,5 +116,27 @@ def test_near_duplicate_needs_both_a_matching_chip_and_embedding() -> None:
     assert assessment.members == (0, 2)
 
 
+def _with_openness(evidence: IdentityEvidence, openness: float | None) -> IdentityEvidence:
+    return IdentityEvidence(evidence.embedding, evidence.chip_signature, openness)
+
+
+def test_a_blink_among_the_persons_photos_is_eyes_closed() -> None:
+    # Given three photos of one person with eyes at 0.30, 0.32 and 0.15 open (all above the floor)
+    photos = [_with_openness(_person(s), o) for s, o in ((0, 0.30), (1, 0.32), (2, 0.15))]
+    # When assessed as a set
+    assessment = assess_set(photos)
+    # Then the half-open one is rejected as eyes_closed, judged by the person's own eyes
+    assert {i: f.code for i, f in assessment.rejections.items()} == {2: Reason.EYES_CLOSED}
+    assert assessment.members == (0, 1)
+
+
+def test_narrow_eyes_that_are_the_persons_own_pass_the_set_rule() -> None:
+    # Given a person whose eyes measure 0.19-0.21 in every photo, and a photo with no mesh
+    photos = [_with_openness(_person(s), o) for s, o in ((0, 0.19), (1, 0.21), (2, 0.2), (3, None))]
+    # When assessed / Then nobody is rejected
+    assessment = assess_set(photos)
+    assert not assessment.rejections and assessment.members == (0, 1, 2, 3)
+
+
 def test_empty_set_has_no_reference() -> None:
     assert assess_set([None, None]).reference is None

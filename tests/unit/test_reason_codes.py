@@ -5,17 +5,20 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image
 
 from headshot.checks import PhotoCheck, PhotoChecker
+from headshot.faces import FaceAnalyzer, load_models
+from headshot.mesh import FaceMesh, load_mesh_model
 from headshot.reasons import Reason
 from headshot.settings import PhotoLimits
 from tests.support import images
+from tests.support.eye_edits import move_irises, paint_eyes_shut
 
-# eyes_closed needs eyelid landmarks; the 5-point model has none and the 68-point model is
-# not licensed for commercial use. docs/CALIBRATION.md explains why it is not emitted.
-NOT_EMITTED = {Reason.EYES_CLOSED}
+# Warning-only codes: checked by the warning tests below, never a rejection.
+WARNING_ONLY = {Reason.NOT_LOOKING_AT_CAMERA}
 
 Make = Callable[[], bytes]
 
@@ -29,6 +32,30 @@ def _cut_through_face(image: Image.Image) -> Image.Image:
     big = image.resize((1024, 1024), Image.Resampling.LANCZOS)
     left, _, right, _ = images.ASTRONAUT_FACE
     return big.crop((2 * (left + (right - left) * 15 // 100), 0, 1024, 1024))
+
+
+def _mesh(image: Image.Image) -> FaceMesh:
+    analysis = FaceAnalyzer(load_models(), load_mesh_model()).analyse(np.asarray(image.convert("RGB")))
+    assert analysis.main is not None and analysis.main.mesh is not None
+    return analysis.main.mesh
+
+
+def _eyes_painted_shut(image: Image.Image) -> Image.Image:
+    return paint_eyes_shut(image, _mesh(image))
+
+
+def _crown_cut(image: Image.Image) -> Image.Image:
+    # The top edge 0.3 eye distances above the forehead: the skull's top is outside the photo,
+    # while the face box (brows to lips) is still wholly inside it.
+    mesh = _mesh(image)
+    eye_distance = float(np.hypot(*(mesh.eyes[1].contour.mean(0) - mesh.eyes[0].contour.mean(0))))
+    top = round(mesh.points[10, 1] - 0.3 * eye_distance)
+    return image.crop((0, top, image.width, image.height))
+
+
+def _chin_cut(image: Image.Image) -> Image.Image:
+    # The bottom edge right at the chin.
+    return image.crop((0, 0, image.width, round(_mesh(image).points[152, 1])))
 
 
 def _no_face() -> bytes:
@@ -64,6 +91,9 @@ SINGLE_PHOTO_INPUTS: dict[str, tuple[Reason, Make]] = {
         Reason.FACE_NOT_FRONTAL,
         _astronaut_png(lambda im: im.rotate(40, Image.Resampling.BILINEAR, expand=True, fillcolor=(128, 128, 128))),
     ),
+    "eyes painted shut": (Reason.EYES_CLOSED, _astronaut_png(_eyes_painted_shut)),
+    "top of the head cut": (Reason.FACE_CUT_OFF, _astronaut_png(_crown_cut)),
+    "chin cut": (Reason.FACE_CUT_OFF, _astronaut_png(_chin_cut)),
     "gaussian blur 3% of the face": (Reason.BLURRY, _astronaut_png(lambda im: images.blurred(im, FACE_WIDTH, 3))),
     "exposure x0.25": (Reason.TOO_DARK, _astronaut_png(lambda im: images.light(im, 0.25))),
     "exposure x1.6": (Reason.TOO_BRIGHT, _astronaut_png(lambda im: images.light(im, 1.6))),
@@ -156,7 +186,34 @@ def test_every_reason_code_is_exercised() -> None:
     # Given the inputs above / Then together they cover every code but the documented exception
     single = {reason for reason, _ in SINGLE_PHOTO_INPUTS.values()}
     set_level = {Reason.DUPLICATE_PHOTO, Reason.DIFFERENT_PERSON, Reason.FILE_TOO_LARGE}
-    assert single | set_level | NOT_EMITTED == set(Reason)
+    assert single | set_level | WARNING_ONLY == set(Reason)
+
+
+def test_eyes_turned_aside_warn_not_looking_at_camera(checker: PhotoChecker) -> None:
+    # Given the astronaut with both irises moved a fifth of the eye's width toward the image's left
+    portrait = images.astronaut()
+    moved = move_irises(portrait, _mesh(portrait), -0.2)
+    # When checked
+    result = checker.check_bytes(images.encode(moved), "aside.png")
+    # Then it is accepted with the not_looking_at_camera warning; the original has none
+    assert result.accepted, result.to_dict()
+    assert Reason.NOT_LOOKING_AT_CAMERA in {w.code for w in result.warnings}
+    original = checker.check_bytes(images.encode(portrait), "astronaut.png")
+    assert Reason.NOT_LOOKING_AT_CAMERA not in {w.code for w in original.warnings}
+
+
+@pytest.mark.photos
+def test_real_photo_looking_aside_warns(checker: PhotoChecker, faces_dir: Path) -> None:
+    # Given obama2.jpg (eyes turned to the side) / When checked / Then accepted with the gaze warning
+    result = checker.check_path(faces_dir / "obama2.jpg")
+    assert result.accepted and Reason.NOT_LOOKING_AT_CAMERA in {w.code for w in result.warnings}
+
+
+@pytest.mark.photos
+def test_real_photo_with_lowered_eyes_warns_eyes_closed(checker: PhotoChecker, faces_dir: Path) -> None:
+    # Given t1.jpg (eyes lowered to a hand of cards) / When checked / Then eyes_closed is a warning
+    result = checker.check_path(faces_dir / "t1.jpg")
+    assert Reason.EYES_CLOSED in {w.code for w in result.warnings}
 
 
 def _codes(result: PhotoCheck) -> list[str]:
