@@ -3,7 +3,8 @@
 For every AWS::Serverless::Function in template.yaml:
   .aws-sam/build/<LogicalId>/   the handler package, the `headshot` domain package, its
                                 requirements (cross-platform manylinux wheels only) and,
-                                for the validator, the two allowed dlib model files
+                                for the validator, the two allowed dlib model files and
+                                MediaPipe's face-landmark and iris models
 and .aws-sam/build/template.yaml (the template with each CodeUri pointing at its artefact),
 which is where `sam deploy` looks first. Packages the Lambda runtime already provides
 (boto3, botocore, s3transfer) are not bundled.
@@ -107,6 +108,13 @@ def build_function(spec: FunctionSpec, out: Path, cache: Path) -> Path:
         models.mkdir(parents=True)
         for name in DLIB_MODELS:
             shutil.copy2(face_model_dir() / name, models / name)
+        # The eye models (face landmarks + iris), hash-checked; the selfie model is the container's.
+        from headshot.mediapipe_models import EYE_MODELS, default_model_dir, model_path
+
+        eye_models = artefact / "models" / "mediapipe"
+        eye_models.mkdir(parents=True)
+        for model in EYE_MODELS:
+            shutil.copy2(model_path(default_model_dir(), model), eye_models / model.name)
     return artefact
 
 
