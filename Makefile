@@ -4,6 +4,7 @@ PYTHON ?= $(shell for p in python3.13 python3.12 python3.11 python3; do command 
 VENV := .venv
 BIN := $(VENV)/bin
 DEV_STAMP := $(VENV)/.stamp-dev
+MODELS_STAMP := functions/models/mediapipe/.stamp
 # Standalone CLI tools with pinned dependency trees of their own (see pyproject.toml).
 TOOLS_VENV := .venv-tools
 TOOLS_STAMP := $(TOOLS_VENV)/.stamp-tools
@@ -20,6 +21,10 @@ $(DEV_STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q '$(TORCH)'
 	$(BIN)/python -m pip install -q -e '.[dev,inference]'
+	@touch $@
+
+# MediaPipe's .tflite files, from the pinned wheel with pinned hashes (again whenever the list changes).
+$(MODELS_STAMP): $(DEV_STAMP) functions/headshot/mediapipe_models.py
 	$(BIN)/python -m infra.build.mediapipe_models >/dev/null
 	@touch $@
 
@@ -29,14 +34,14 @@ $(TOOLS_STAMP): Makefile
 	$(TOOLS_VENV)/bin/python -m pip install -q 'checkov==$(CHECKOV_VERSION)'
 	@touch $@
 
-venv: $(DEV_STAMP) $(TOOLS_STAMP)
+venv: $(DEV_STAMP) $(MODELS_STAMP) $(TOOLS_STAMP)
 
 ## make demo: one job end to end on the local stack (PHOTOS="a.jpg b.jpg" to use your own)
-demo: $(DEV_STAMP)
+demo: $(DEV_STAMP) $(MODELS_STAMP)
 	$(BIN)/headshot demo $(PHOTOS)
 
 ## make test: the whole suite (unit, integration, container, infra; ruff and mypy run as tests too)
-test: $(DEV_STAMP) $(TOOLS_STAMP)
+test: $(DEV_STAMP) $(MODELS_STAMP) $(TOOLS_STAMP)
 	@$(BIN)/python -m pytest; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: treating as a failure"; fi; exit $$rc
 
@@ -46,19 +51,19 @@ lint: $(DEV_STAMP)
 	$(BIN)/mypy
 
 ## make bench: photo checks, studio per-output CPU time, local-stack budgets (see docs/PERFORMANCE.md)
-bench: $(DEV_STAMP)
+bench: $(DEV_STAMP) $(MODELS_STAMP)
 	$(BIN)/python tests/benchmarks/bench_check.py
 	$(BIN)/python inference_container/bench_studio.py
 	$(BIN)/python tests/benchmarks/bench_local.py
 
 ## make build: Lambda artefacts for python3.12/x86_64 without Docker (an offline `sam build`)
-build: $(DEV_STAMP)
+build: $(DEV_STAMP) $(MODELS_STAMP)
 	$(BIN)/python -m infra.build.lambdas
 
 ## make calibrate: re-measure the policy metrics on real and degraded photos (docs/CALIBRATION.md)
-calibrate: $(DEV_STAMP)
+calibrate: $(DEV_STAMP) $(MODELS_STAMP)
 	$(BIN)/python tests/benchmarks/calibrate_policy.py > docs/calibration/measurements.md
 	@echo "wrote docs/calibration/measurements.md"
 
 clean:
-	rm -rf $(VENV) $(TOOLS_VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache build *.egg-info functions/*.egg-info
+	rm -rf $(VENV) $(TOOLS_VENV) functions/models .aws-sam .pytest_cache .mypy_cache .ruff_cache build *.egg-info functions/*.egg-info

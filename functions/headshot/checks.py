@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from headshot.blazeface import load_face_detector
 from headshot.eye_metrics import gaze_off_camera_deg, head_room, iris_contrast
 from headshot.faces import FaceAnalysis, FaceAnalyzer, FaceMeasurement, load_models
 from headshot.mesh import load_mesh_model
@@ -67,7 +68,9 @@ class PhotoChecker:
         settings = get_settings()
         self.limits = limits or settings.photo_limits
         self.analyzer = analyzer or FaceAnalyzer(
-            load_models(settings.dlib_model_dir), load_mesh_model(settings.mediapipe_model_dir)
+            load_models(settings.dlib_model_dir),
+            load_mesh_model(settings.mediapipe_model_dir),
+            load_face_detector(settings.mediapipe_model_dir),
         )
 
     def check_bytes(self, data: bytes, file: str, *, keep_normalised: bool = False) -> PhotoCheck:

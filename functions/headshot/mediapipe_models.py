@@ -1,4 +1,4 @@
-"""MediaPipe's face-landmark, iris and selfie-segmentation models: which files, from where, which bytes.
+"""MediaPipe's face-landmark, iris, face-detection and selfie-segmentation models: files, source, bytes.
 
 The `.tflite` files are Apache-2.0 and ship inside the `mediapipe==0.10.21` wheel (later
 wheels no longer carry them). They are taken from that pinned wheel at build or install
@@ -44,9 +44,15 @@ SELFIE_SEGMENTATION: Final = ModelFile(
     "mediapipe/modules/selfie_segmentation/selfie_segmentation.tflite",
     "9ee168ec7c8f2a16c56fe8e1cfbc514974cbbb7e434051b455635f1bd1462f5c",
 )
-ALL_MODELS: Final = (FACE_LANDMARK, IRIS_LANDMARK, SELFIE_SEGMENTATION)
-# What the validator needs (eyes); the selfie model serves only the inference container.
-EYE_MODELS: Final = (FACE_LANDMARK, IRIS_LANDMARK)
+FACE_DETECTION_FULL_RANGE: Final = ModelFile(
+    "face_detection_full_range_sparse.tflite",
+    "mediapipe/modules/face_detection/face_detection_full_range_sparse.tflite",
+    "2c3728e6da56f21e21a320433396fb06d40d9088f2247c05e5635a688d45dfe1",
+)
+ALL_MODELS: Final = (FACE_LANDMARK, IRIS_LANDMARK, FACE_DETECTION_FULL_RANGE, SELFIE_SEGMENTATION)
+# What the photo checks need (eyes, and the quick look for other faces); the selfie model
+# serves only the inference container.
+PHOTO_CHECK_MODELS: Final = (FACE_LANDMARK, IRIS_LANDMARK, FACE_DETECTION_FULL_RANGE)
 
 # Deployment artefacts and `make venv` put the files here, beside the dlib models.
 BUNDLED_MODEL_DIR: Final = Path(__file__).resolve().parent.parent / "models" / "mediapipe"

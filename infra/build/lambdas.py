@@ -4,7 +4,7 @@ For every AWS::Serverless::Function in template.yaml:
   .aws-sam/build/<LogicalId>/   the handler package, the `headshot` domain package, its
                                 requirements (cross-platform manylinux wheels only) and,
                                 for the validator, the two allowed dlib model files and
-                                MediaPipe's face-landmark and iris models
+                                MediaPipe's face-landmark, iris and face-detection models
 and .aws-sam/build/template.yaml (the template with each CodeUri pointing at its artefact),
 which is where `sam deploy` looks first. Packages the Lambda runtime already provides
 (boto3, botocore, s3transfer) are not bundled.
@@ -108,12 +108,13 @@ def build_function(spec: FunctionSpec, out: Path, cache: Path) -> Path:
         models.mkdir(parents=True)
         for name in DLIB_MODELS:
             shutil.copy2(face_model_dir() / name, models / name)
-        # The eye models (face landmarks + iris), hash-checked; the selfie model is the container's.
-        from headshot.mediapipe_models import EYE_MODELS, default_model_dir, model_path
+        # The photo-check models (face landmarks, iris, face detection), hash-checked; the
+        # selfie-segmentation model is the container's alone.
+        from headshot.mediapipe_models import PHOTO_CHECK_MODELS, default_model_dir, model_path
 
         eye_models = artefact / "models" / "mediapipe"
         eye_models.mkdir(parents=True)
-        for model in EYE_MODELS:
+        for model in PHOTO_CHECK_MODELS:
             shutil.copy2(model_path(default_model_dir(), model), eye_models / model.name)
     return artefact
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from headshot.mediapipe_models import EYE_MODELS
+from headshot.mediapipe_models import PHOTO_CHECK_MODELS
 from infra.build.lambdas import DLIB_MODELS, LAMBDA_UNZIPPED_LIMIT, functions_in, main, unzipped_size
 from infra.template_loader import load_template
 
@@ -60,7 +60,7 @@ def test_artefacts_hold_their_handler_and_only_what_they_need(built: Path) -> No
             models = sorted(p.name for p in (artefact / "models" / "dlib").iterdir())
             assert models == sorted(DLIB_MODELS)
             eye_models = sorted(p.name for p in (artefact / "models" / "mediapipe").iterdir())
-            assert eye_models == sorted(model.name for model in EYE_MODELS)
+            assert eye_models == sorted(model.name for model in PHOTO_CHECK_MODELS)
             assert any(so.name.startswith("_dlib_pybind11.cpython-312-x86_64") for so in shared_objects)
         else:
             assert not (artefact / "models").exists() and not (artefact / "PIL").exists()
