@@ -62,7 +62,7 @@ build: $(DEV_STAMP) $(MODELS_STAMP)
 
 ## make calibrate: re-measure the policy metrics on real and degraded photos (docs/CALIBRATION.md)
 calibrate: $(DEV_STAMP) $(MODELS_STAMP)
-	$(BIN)/python tests/benchmarks/calibrate_policy.py > docs/calibration/measurements.md
+	$(BIN)/python -m tests.benchmarks.calibrate_policy > docs/calibration/measurements.md
 	@echo "wrote docs/calibration/measurements.md"
 
 clean:

@@ -16,8 +16,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageFilter, ImageOps
 
+from headshot.blazeface import load_face_detector
 from headshot.checks import PhotoCheck, PhotoChecker
-from headshot.faces import load_models
+from headshot.faces import FaceAnalyzer, load_models
+from headshot.mesh import FaceMesh, load_mesh_model
+from tests.support.eye_edits import move_irises, paint_eyes_shut
 
 FACES = Path(__file__).resolve().parents[2].parent / "shared" / "testdata" / "faces"
 
@@ -68,6 +71,25 @@ def side_light(darkest: float) -> Callable[[Image.Image, PhotoCheck], Image.Imag
     return apply
 
 
+def _mesh(image: Image.Image) -> FaceMesh:
+    """The mesh in the image's own pixels (the check's is on its reduced analysis copy)."""
+    analysis = FaceAnalyzer(load_models(), load_mesh_model()).analyse(np.asarray(image))
+    if analysis.main is None or analysis.main.mesh is None:
+        raise LookupError("no mesh")
+    return analysis.main.mesh
+
+
+def eyes_shut(image: Image.Image, _: PhotoCheck) -> Image.Image:
+    return paint_eyes_shut(image, _mesh(image))
+
+
+def irises_moved(shift: float) -> Callable[[Image.Image, PhotoCheck], Image.Image]:
+    def apply(image: Image.Image, _: PhotoCheck) -> Image.Image:
+        return move_irises(image, _mesh(image), shift)
+
+    return apply
+
+
 def rotate(degrees: float) -> Callable[[Image.Image, PhotoCheck], Image.Image]:
     def apply(image: Image.Image, _: PhotoCheck) -> Image.Image:
         return image.rotate(degrees, resample=Image.Resampling.BILINEAR, expand=True, fillcolor=(128, 128, 128))
@@ -90,11 +112,14 @@ DEGRADATIONS: dict[str, Callable[[Image.Image, PhotoCheck], Image.Image]] = {
     "side light 0.15": side_light(0.15),
     "roll 20°": rotate(20),
     "roll 35°": rotate(35),
+    "eyes painted shut": eyes_shut,
+    "irises moved 0.2 left": irises_moved(-0.2),
+    "irises moved 0.2 right": irises_moved(0.2),
 }
 COLUMNS = (
     "face_width_px", "face_share", "sharpness", "face_luma_mean", "face_luma_p95",
     "face_dark_share", "face_bright_share", "lighting_balance", "roll_deg", "yaw_deg", "pitch_deg",
-    "detection_score",
+    "detection_score", "eye_openness", "iris_contrast", "gaze_off_camera_deg", "crown_room", "chin_room",
 )  # fmt: skip
 
 
@@ -117,7 +142,11 @@ def main() -> None:
             continue
         bases[name] = (image, base)
         for variant, degrade in DEGRADATIONS.items():
-            print(row(name, variant, checker.check_bytes(png(degrade(image, base)), name)))
+            try:
+                degraded = degrade(image, base)
+            except LookupError:
+                continue  # an eye edit where the mesh finds no face
+            print(row(name, variant, checker.check_bytes(png(degraded), name)))
 
     print("\n## Detector scores (HOG, threshold -1) on photos with and without faces\n")
     detector = load_models().detector
@@ -141,6 +170,15 @@ def main() -> None:
     for name, (image, _) in bases.items():
         _, scores, _ = detector.run(np.asarray(image), 0, -1.0)
         print(f"- face, {name}: {sorted((round(s, 2) for s in scores), reverse=True)}")
+
+    print("\n## BlazeFace sentinel (headshot.blazeface): boxes at score >= its MIN_SCORE\n")
+    sentinel = load_face_detector()
+    for name in ("coffee", "chelsea", "rocket", "coins", "page", "text", "brick", "grass", "gravel", "retina"):
+        found = sentinel.detect(Image.fromarray(getattr(skimage.data, name)()).convert("RGB"))
+        print(f"- no face, {name}: {[round(box.score, 2) for box in found]}")
+    for name, image in sources():
+        found = sentinel.detect(image)
+        print(f"- {name}: {len(found)} face(s), scores {[round(box.score, 2) for box in found]}")
 
     print("\n## Identity and duplicates (embedding distance / aligned-chip similarity)\n")
     variants: list[tuple[str, PhotoCheck]] = []
