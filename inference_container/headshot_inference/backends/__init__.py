@@ -58,6 +58,9 @@ class GeneratedImage:
     # Index of the photo the image was made from; None when it draws on all of them.
     source: int | None
     digital_source_type: str
+    # What the backend had to compromise on, for the manifest (e.g. a wider frame because
+    # the photo is small).
+    notes: tuple[str, ...] = ()
 
 
 class Backend(Protocol):
@@ -88,14 +91,17 @@ class PlannedImage:
 
 
 def plan(photo_count: int, styles: Sequence[str], variants: int, seed: int) -> list[PlannedImage]:
-    """Which photo each output is made from: the best photos first, spread over styles.
+    """Which photo each output is made from: the best one, for every style and variant.
 
-    Photos come ordered best first, so variant 0 of the first style uses the best photo and
-    each further variant (and style) moves on to the next one, cycling.
+    Photos come ordered best first (render.py). One photo throughout keeps the person's
+    look consistent across a job's images; variants differ in crop and light instead.
+    A backend that cannot use the first photo moves on to the next itself.
     """
+    if photo_count < 1:
+        return []
     return [
-        PlannedImage(style, variant, image_seed(seed, style, variant), (variant + s) % photo_count)
-        for s, style in enumerate(styles)
+        PlannedImage(style, variant, image_seed(seed, style, variant), 0)
+        for style in styles
         for variant in range(variants)
     ]
 
