@@ -51,6 +51,7 @@ class RenderedImage:
     kept: bool
     reason: str | None
     rank: int | None  # 1 = best among the kept ones
+    notes: tuple[str, ...] = ()  # what the backend compromised on (a wider frame, an upscale)
 
     def entry(self, key: str | None) -> dict[str, Any]:
         """This image's entry in the result manifest (DESIGN.md §6)."""
@@ -65,6 +66,8 @@ class RenderedImage:
             "fidelity": self.fidelity,
             "kept": self.kept,
         }
+        if self.notes:
+            entry["notes"] = list(self.notes)
         if self.kept:
             entry["rank"] = self.rank
         else:
@@ -169,6 +172,7 @@ def render(
                 kept=result.kept,
                 reason=result.reason,
                 rank=rank if result.kept else None,
+                notes=item.notes,
             )
         )
     finished = time.perf_counter()
@@ -185,14 +189,35 @@ def render(
     )
 
 
+# Photo ranking: every term is in "degrees of head turn" so they add up. Calibrated on the
+# shared photos: obama.jpg (frontal, smiling, sharp) ~11 ranks before obama3.jpg (turned and
+# chin up) ~28 and obama2.jpg (turned, looking away, speaking) ~39.
+SOFT_SHARPNESS = 0.75  # headshot.faces sharpness of a crisp face (obama 0.77, astronaut 0.84)
+GAZE_TOLERANCE = (0.05, 0.08)  # iris offset (eye widths) still reading as "at the camera"
+EYES_OPEN = 0.15  # FaceMesh.openness: ~0.2-0.4 open (obama smiling 0.20), < 0.1 closed
+MOUTH_TALKING = 0.3  # inner-lip gap over mouth width: smiles 0.17-0.23, obama2 speaking 0.48
+# MediaPipe mesh indices: inner lips (upper, lower) and the mouth corners.
+_LIPS, _MOUTH_CORNERS = (13, 14), (61, 291)
+
+
 def _photo_quality(check: PhotoCheck) -> float:
-    """Lower is better: turned or tilted heads first, then faces needing big upscales."""
+    """Lower is better: frontal, sharp, eyes open and at the camera, mouth closed or smiling, big."""
     face = check.face
     assert face is not None and check.photo is not None
-    pose = abs(face.yaw_deg) + 0.5 * abs(face.pitch_deg)
+    score = abs(face.yaw_deg) + 0.5 * abs(face.pitch_deg)
     # Face width in original pixels; an output head ~380 px wide needs this much upscale.
     upscale = 380 / max(1.0, face.detection.width / check.photo.analysis_scale)
-    return pose + 10 * max(0.0, math.log2(upscale))
+    score += 10 * max(0.0, math.log2(upscale)) + 20 * max(0.0, SOFT_SHARPNESS - face.sharpness)
+    mesh = face.mesh
+    if mesh is not None:
+        gaze_x, gaze_y = mesh.gaze
+        score += 100 * (max(0.0, abs(gaze_x) - GAZE_TOLERANCE[0]) + max(0.0, abs(gaze_y) - GAZE_TOLERANCE[1]))
+        score += 100 * max(0.0, EYES_OPEN - mesh.openness)
+        points = mesh.points[:, :2]
+        gap = float(np.hypot(*(points[_LIPS[1]] - points[_LIPS[0]])))
+        width = float(np.hypot(*(points[_MOUTH_CORNERS[1]] - points[_MOUTH_CORNERS[0]]))) or 1.0
+        score += 50 * max(0.0, gap / width - MOUTH_TALKING)
+    return score
 
 
 def _source(check: PhotoCheck) -> SourcePhoto:
