@@ -1,21 +1,31 @@
-"""The studio backend's outputs, measured with the same face code the validator uses."""
+"""The studio backend's outputs, measured with the same face code the validator uses.
+
+The picture-quality tests measure the outputs themselves (no backend internals), so each
+also runs against an older backend: rows repeated below the photo, hair cut at the temples,
+an old-backdrop fringe on white, invisible variants, a turned-away photo used.
+"""
 
 from __future__ import annotations
 
 import io
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Final
 
+import cv2
 import numpy as np
 import pytest
 from PIL import Image
 
 from headshot.faces import FaceAnalyzer, FaceMeasurement, eye_centres, load_models
 from headshot.settings import get_settings
-from headshot_inference.backends import DST_ALGORITHMICALLY_ENHANCED, DST_COMPOSITE_SYNTHETIC
-from headshot_inference.backends.studio import EYE_DISTANCE, EYE_LINE, SCALE_JITTER, StudioBackend
+from headshot_inference.backends import DST_ALGORITHMICALLY_ENHANCED, DST_COMPOSITE_SYNTHETIC, SourcePhoto
+from headshot_inference.backends.studio import StudioBackend
+from headshot_inference.backends.studio.framing import EYE_DISTANCE_RANGE, EYE_LINE_RANGE
+from headshot_inference.errors import UnprocessableError
 from headshot_inference.metadata import read_xmp
-from headshot_inference.render import RenderedImage, RenderResult, render
+from headshot_inference.render import RenderedImage, RenderResult, _source, render
+from headshot_inference.segmentation import load_segmenter
 from headshot_inference.styles import STYLES
 
 pytestmark = pytest.mark.container
@@ -39,23 +49,32 @@ def measured(result: RenderResult) -> list[Output]:
     return outputs
 
 
+def by_id(outputs: list[Output]) -> dict[str, Output]:
+    return {output.image.image_id: output for output in outputs}
+
+
 @pytest.fixture(scope="module")
 def astronaut_outputs(astronaut: bytes, studio: StudioBackend) -> list[Output]:
-    # One photo, every style, two variants of the default style.
+    # One photo, every style, two variants of each.
     result = render([astronaut], list(STYLES), 2, 11, studio, image_format="png")
     return measured(result)
 
 
 @pytest.fixture(scope="module")
-def obama_outputs(obama_photos: list[bytes], studio: StudioBackend) -> list[Output]:
-    # Three photos of one person (different light, framing, pose): one output from each.
-    return measured(render(obama_photos, ["studio_gray"], 3, 5, studio))
+def obama_outputs(faces_dir: Path, studio: StudioBackend) -> list[Output]:
+    # obama.jpg alone, on white: short coily hair against a bright window.
+    result = render([(faces_dir / "obama.jpg").read_bytes()], ["studio_white"], 1, 0, studio, image_format="png")
+    return measured(result)
 
 
-def eye_geometry(face: FaceMeasurement) -> tuple[float, float]:
-    """(eye-line height, eye distance) in output pixels."""
+def eye_geometry(face: FaceMeasurement) -> tuple[float, float, float]:
+    """(eye midpoint x, eye-line height, eye distance) in output pixels."""
     left, right = eye_centres(face.landmarks)
-    return float((left[1] + right[1]) / 2), float(np.hypot(*(right - left)))
+    return float((left[0] + right[0]) / 2), float((left[1] + right[1]) / 2), float(np.hypot(*(right - left)))
+
+
+# ---------------------------------------------------------------------------------------
+# what any output must be
 
 
 def test_outputs_are_square_1024_with_one_level_frontal_face(astronaut_outputs: list[Output]) -> None:
@@ -66,37 +85,23 @@ def test_outputs_are_square_1024_with_one_level_frontal_face(astronaut_outputs: 
         assert output.pixels.shape == (SIDE, SIDE, 3)
         assert output.face is not None, output.image.image_id
         assert abs(output.face.roll_deg) < 3, output.image.image_id
-        # And it passed fidelity: same person, same skin tone
+        # And it passed fidelity: same person
         assert output.image.kept, output.image.fidelity
         assert output.image.fidelity["identity_match"] is True
-        assert abs(output.image.fidelity["ita_shift_deg"]) < 3
-        assert output.image.fidelity["skin_tone_delta_e"] < 4
 
 
-def test_framing_is_consistent_across_photos_of_different_framing(obama_outputs: list[Output]) -> None:
-    # Given outputs made from a close-up, a half-body and a full-body photo
-    assert {o.image.source_photo for o in obama_outputs} == {0, 1, 2}
-    geometry = []
-    for output in obama_outputs:
+def test_framing_stays_within_its_bounds_and_says_when_it_upscaled(astronaut_outputs: list[Output]) -> None:
+    # Given the astronaut: a 512 px photo whose face needs ~4x to fill the usual frame
+    for output in astronaut_outputs:
         assert output.face is not None
-        assert abs(output.face.roll_deg) < 3
-        geometry.append(eye_geometry(output.face))
-    eye_lines, distances = np.array(geometry).T
-    # Then the eye line sits at the same height (within 2% of the side)
-    assert np.all(np.abs(eye_lines - EYE_LINE * SIDE) < 0.02 * SIDE), eye_lines
-    # And the head has the same size: eye distances within the variants' jitter plus a few %
-    assert distances.max() / distances.min() < (1 + SCALE_JITTER) / (1 - SCALE_JITTER) + 0.06, distances
-    assert np.all(np.abs(distances / (EYE_DISTANCE * SIDE) - 1) < SCALE_JITTER + 0.06), distances
-
-
-def test_identity_and_skin_tone_survive(obama_outputs: list[Output]) -> None:
-    for output in obama_outputs:
-        fidelity = output.image.fidelity
-        # Then every output is the same person and keeps its source photo's skin tone
-        assert output.image.kept, fidelity
-        assert fidelity["identity_match"] is True
-        assert fidelity["skin_tone_delta_e"] < 4
-        assert abs(fidelity["ita_shift_deg"]) < 3 or fidelity["skin_tone_delta_e"] < 2
+        _, eye_line, distance = eye_geometry(output.face)
+        # Then the head is framed wider (a smaller head) but still within the headshot range
+        low, high = EYE_DISTANCE_RANGE
+        assert low * 0.93 * SIDE <= distance <= high * 1.07 * SIDE, distance
+        assert (EYE_LINE_RANGE[0] - 0.03) * SIDE <= eye_line <= (EYE_LINE_RANGE[1] + 0.03) * SIDE, eye_line
+        # And the manifest says it had to upscale (under the 3x cap)
+        notes = output.image.entry(None).get("notes", [])
+        assert any("upscaled" in note for note in notes), notes
 
 
 def corner_colours(pixels: np.ndarray) -> np.ndarray:
@@ -127,13 +132,38 @@ def test_variants_are_seeded_and_reproducible(astronaut: bytes, studio: StudioBa
     first = render([astronaut], ["studio_blue"], 2, 3, studio)
     again = render([astronaut], ["studio_blue"], 2, 3, studio)
     other = render([astronaut], ["studio_blue"], 2, 4, studio)
-    by_id = {image.image_id: image for image in first.images}
+    ids = {image.image_id: image for image in first.images}
     # Then the same seed gives the same images, the other seed different ones
-    assert all(image.data == by_id[image.image_id].data for image in again.images)
-    assert all(image.data != by_id[image.image_id].data for image in other.images)
-    # And the two variants of one request differ from each other
-    assert first.images[0].data != first.images[1].data
+    assert all(image.data == ids[image.image_id].data for image in again.images)
+    assert all(image.data != ids[image.image_id].data for image in other.images)
     assert len({image.seed for image in first.images}) == 2
+
+
+# Two variants differ visibly when the head size changes by 8% or more (the old 3% zoom
+# jitter: at most 6% on the shared photos), or the backdrop light moves across (left-right
+# balance of the top corners changes by 15 levels or more: old 6, new 20-65), or the
+# backdrop is dimmed/brightened by 8% (office_blur's depth-of-field looks).
+HEAD_SIZE_STEP: Final = 1.08
+LIGHT_BALANCE_STEP: Final = 15.0
+BRIGHTNESS_STEP: Final = 1.08
+
+
+def test_variants_of_a_style_differ_visibly(astronaut_outputs: list[Output]) -> None:
+    outputs = by_id(astronaut_outputs)
+    for style in STYLES:
+        # Given the two variants of one style
+        first, second = outputs[f"{style}-01"], outputs[f"{style}-02"]
+        assert first.face is not None and second.face is not None
+        sizes = sorted((eye_geometry(first.face)[2], eye_geometry(second.face)[2]))
+        corners = [corner_colours(output.pixels).mean(axis=1) for output in (first, second)]
+        balance = abs((corners[0][0] - corners[0][1]) - (corners[1][0] - corners[1][1]))
+        brightness = sorted(float(c.mean()) for c in corners)
+        # Then a person sees a different crop, light direction or backdrop
+        assert (
+            sizes[1] / sizes[0] >= HEAD_SIZE_STEP
+            or balance >= LIGHT_BALANCE_STEP
+            or brightness[1] / brightness[0] >= BRIGHTNESS_STEP
+        ), (style, sizes, balance, brightness)
 
 
 def test_outputs_disclose_how_they_were_made_and_carry_no_exif(astronaut_outputs: list[Output]) -> None:
@@ -158,3 +188,141 @@ def test_jpeg_outputs_carry_xmp_in_app1(astronaut: bytes, studio: StudioBackend)
     xmp = read_xmp(image.data)
     assert xmp is not None and DST_COMPOSITE_SYNTHETIC.encode() in xmp
     assert b"Exif\x00\x00" not in image.data
+
+
+# ---------------------------------------------------------------------------------------
+# no invented body
+
+
+def repeated_row_share(pixels: np.ndarray) -> float:
+    """Share of consecutive rows in the bottom fifth, central fifth of columns (the chest,
+    person in every headshot), that barely differ: rows repeated downwards measure ~0.3
+    (the dither), a real shirt, tie or jacket > 1.5."""
+    columns = slice(2 * SIDE // 5, 3 * SIDE // 5)
+    bottom = pixels[SIDE * 4 // 5 :, columns].astype(np.float32)
+    steps = np.abs(np.diff(bottom, axis=0)).mean(axis=(1, 2))
+    return float((steps < 0.8).mean())
+
+
+def test_no_rows_are_repeated_below_the_photo(faces_dir: Path, studio: StudioBackend) -> None:
+    # Given alex-lacamoire.png: the photo ends at the collar, shoulders touching both sides
+    photo = (faces_dir / "alex-lacamoire.png").read_bytes()
+    # When it is rendered
+    result = render([photo], ["studio_gray", "studio_white"], 2, 0, studio, image_format="png")
+    for image in result.images:
+        pixels = np.asarray(Image.open(io.BytesIO(image.data)).convert("RGB"))
+        # Then the chest at the bottom is the photo's own, never its last row repeated
+        # (the old backend: 30-45% of those rows)
+        assert repeated_row_share(pixels) < 0.05, image.image_id
+
+
+def test_a_photo_ending_at_the_chin_is_refused_with_a_reason(astronaut: bytes, checker: object) -> None:
+    # Given the astronaut photo cut just under the chin: any headshot frame needs a neck and
+    # shoulders the photo does not have
+    from headshot.checks import PhotoChecker
+
+    assert isinstance(checker, PhotoChecker)
+    source = _source(checker.check_bytes(astronaut, "astronaut.png", keep_normalised=True))
+    left, right = eye_centres(source.landmarks)
+    chin = int((left[1] + right[1]) / 2 + 1.6 * np.hypot(*(right - left)))
+    cut = SourcePhoto(source.name, np.ascontiguousarray(source.image[:chin]), source.face, source.face_scale)
+    # When the backend is asked for a headshot
+    with pytest.raises(UnprocessableError) as error:
+        StudioBackend().generate([cut], ["studio_gray"], 1, 0)
+    # Then it refuses with a code and a reason naming the photo, instead of inventing a torso
+    assert error.value.code == "photo_cannot_be_framed"
+    assert "astronaut.png" in error.value.message and "invented torso" in error.value.message
+
+
+# ---------------------------------------------------------------------------------------
+# hair and edges
+
+
+def person_on_white(pixels: np.ndarray, threshold: float = 25.0) -> np.ndarray:
+    """Pixels that are not the studio_white backdrop: differ from the row's own backdrop
+    (the median of its outer 4% on both sides) by more than `threshold` in some channel."""
+    margin = SIDE // 25
+    edges = np.concatenate([pixels[:, :margin], pixels[:, -margin:]], axis=1).astype(np.float32)
+    backdrop = np.median(edges, axis=1)[:, None, :]
+    mask: np.ndarray = np.abs(pixels.astype(np.float32) - backdrop).max(axis=-1) > threshold
+    return mask
+
+
+def row_width(mask_row: np.ndarray) -> int:
+    columns = np.flatnonzero(mask_row)
+    return int(columns[-1] - columns[0] + 1) if len(columns) else 0
+
+
+def segmenter_widths(photo: np.ndarray, face: SourcePhoto, heights: tuple[float, ...]) -> list[float]:
+    """The segmenter's silhouette width (in eye distances) at `heights` eye distances above the eyes."""
+    left, right = eye_centres(face.landmarks)
+    d = float(np.hypot(*(right - left)))
+    mid = (left + right) / 2
+    half = 3 * d  # a head-and-shoulders square, as the segmenter expects
+    x0, y0 = max(0, int(mid[0] - half)), max(0, int(mid[1] - 2.5 * d))
+    crop = np.ascontiguousarray(photo[y0 : int(mid[1] + 3.5 * d), x0 : int(mid[0] + half)])
+    probability = load_segmenter().segment(crop)
+    return [row_width(probability[int(mid[1] - h * d) - y0] > 0.5) / d for h in heights]
+
+
+HAIR_ROWS: Final = (0.6, 0.9)  # eye distances above the eyes: temples and upper hair
+
+
+def test_short_coily_hair_is_kept_at_the_temples(obama_outputs: list[Output], faces_dir: Path, checker: object) -> None:
+    from headshot.checks import PhotoChecker
+
+    assert isinstance(checker, PhotoChecker)
+    # Given obama.jpg (short coily hair) rendered on white, and the segmenter's silhouette
+    source = _source(checker.check_bytes((faces_dir / "obama.jpg").read_bytes(), "obama.jpg", keep_normalised=True))
+    reference = segmenter_widths(source.image, source, HAIR_ROWS)
+    (output,) = obama_outputs
+    assert output.face is not None
+    _, eye_line, d = eye_geometry(output.face)
+    person = person_on_white(output.pixels)
+    for height, expected in zip(HAIR_ROWS, reference, strict=True):
+        # Then the hair is as wide as the segmenter sees it (the old backend cut the sides:
+        # 88-89% of it; now 92-95%)
+        width = row_width(person[int(eye_line - height * d)]) / d
+        assert width >= 0.9 * expected, (height, width, expected)
+
+
+def ring(mask: np.ndarray, width: int) -> np.ndarray:
+    inner = cv2.erode(mask.astype(np.uint8), np.ones((2 * width + 1, 2 * width + 1), np.uint8)) > 0
+    result: np.ndarray = mask & ~inner
+    return result
+
+
+def test_no_coloured_fringe_around_hair_on_white(faces_dir: Path, studio: StudioBackend) -> None:
+    # Given biden.jpg: white hair in front of a saturated blue-and-gold curtain
+    photo = (faces_dir / "biden.jpg").read_bytes()
+    # When it is rendered on white
+    result = render([photo], ["studio_white"], 2, 0, studio, image_format="png")
+    for output in measured(result):
+        assert output.face is not None
+        _, eye_line, d = eye_geometry(output.face)
+        person = person_on_white(output.pixels, threshold=8.0)
+        person[int(eye_line - 0.2 * d) :] = False  # the hair, above the brows
+        edge = ring(person, 4)
+        lab = cv2.cvtColor(output.pixels, cv2.COLOR_RGB2LAB).astype(np.float32)
+        chroma = np.hypot(lab[..., 1] - 128, lab[..., 2] - 128)
+        # Then the hair's outline is as grey as the hair itself: no curtain colour in it
+        # (the old backend: a blue rim, chroma 5.7 on average; now ~3.2)
+        assert edge.sum() > 200
+        assert float(chroma[edge].mean()) < 4.5, float(chroma[edge].mean())
+
+
+# ---------------------------------------------------------------------------------------
+# which photo
+
+
+def test_best_photo_is_used_for_every_style_and_named(faces_dir: Path, studio: StudioBackend) -> None:
+    # Given three accepted photos, the best one last: obama2 (turned, looking away, speaking),
+    # obama3 (turned, chin up), obama (frontal, smiling, sharp)
+    photos = [(faces_dir / name).read_bytes() for name in ("obama2.jpg", "obama3.jpg", "obama.jpg")]
+    # When a job of two styles and two variants is rendered
+    result = render(photos, ["studio_gray", "studio_blue"], 2, 0, studio, image_format="png")
+    # Then every image comes from obama.jpg, and the manifest says so
+    assert len(result.images) == 4
+    assert {image.source_photo for image in result.images} == {2}
+    manifest = result.manifest({})
+    assert {entry["source_photo"] for entry in manifest["images"]} == {2}
