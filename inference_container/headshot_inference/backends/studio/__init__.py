@@ -105,8 +105,12 @@ class StudioBackend:
         source, prepared = _first_framable(photos)
         notes = _notes(prepared, variants)
         outputs = []
+        per_variant: dict[int, Layers] = {}  # the person is the same in every style
         for item in items:
-            image = render_output(prepared, item.style, np.random.default_rng(item.seed), variant=item.variant)
+            if item.variant not in per_variant:
+                per_variant[item.variant] = layers(prepared, item.variant)
+            rng = np.random.default_rng(item.seed)
+            image = render_output(prepared, item.style, rng, variant=item.variant, shared=per_variant[item.variant])
             dst = DST_ALGORITHMICALLY_ENHANCED if item.style == OFFICE_BLUR else DST_COMPOSITE_SYNTHETIC
             outputs.append(GeneratedImage(item.style, item.variant, item.seed, image, source, dst, notes[item.variant]))
         return outputs
@@ -221,7 +225,18 @@ def _coverage(matrix: np.ndarray, width: int, height: int) -> tuple[np.ndarray, 
 # per output
 
 
-def render_output(prepared: Prepared, style: str, rng: np.random.Generator, *, variant: int = 0) -> np.ndarray:
+@dataclass(frozen=True, slots=True)
+class Layers:
+    """One variant's person, shared by all its styles (only the backdrop differs)."""
+
+    alpha: np.ndarray  # float32 (OUTPUT_SIZE, OUTPUT_SIZE)
+    person: np.ndarray  # float32 RGB: the person's own colours (edges decontaminated)
+    old_background: np.ndarray  # float32 RGB: the photo's background, filled behind the person
+    eye_line: float
+
+
+def layers(prepared: Prepared, variant: int) -> Layers:
+    """The variant's frame: photo warped in, colour-corrected, retouched, matted."""
     framing = prepared.framing(variant)
     size = (OUTPUT_SIZE, OUTPUT_SIZE)
     to_output = framing.from_photo(prepared.canvas)
@@ -241,13 +256,21 @@ def render_output(prepared: Prepared, style: str, rng: np.random.Generator, *, v
     old_background = cv2.warpAffine(
         prepared.background, from_canvas, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
     )
-    backdrop = compose.backdrop(style, variant, old_background, framing.eye_line, rng)
-    a = alpha[..., None]
-    composite = person * a + backdrop * (1 - a)
+    return Layers(alpha, person, old_background, framing.eye_line)
+
+
+def render_output(
+    prepared: Prepared, style: str, rng: np.random.Generator, *, variant: int = 0, shared: Layers | None = None
+) -> np.ndarray:
+    """One output; `shared` are the variant's layers when another style already made them."""
+    parts = shared if shared is not None else layers(prepared, variant)
+    backdrop = compose.backdrop(style, variant, parts.old_background, parts.eye_line, rng)
+    a = parts.alpha[..., None]
+    composite = parts.person * a + backdrop * (1 - a)
     # 1/2-LSB noise dithers the smooth gradients so they do not band after 8-bit encoding.
     composite += rng.uniform(-0.5, 0.5, size=composite.shape).astype(np.float32)
     result: np.ndarray = np.clip(composite + 0.5, 0, 255).astype(np.uint8)
     return result
 
 
-__all__ = ["EYE_DISTANCE", "EYE_LINE", "Prepared", "StudioBackend", "prepare", "render_output"]
+__all__ = ["EYE_DISTANCE", "EYE_LINE", "Layers", "Prepared", "StudioBackend", "layers", "prepare", "render_output"]
