@@ -35,6 +35,15 @@ def build_parser() -> argparse.ArgumentParser:
     from headshot_inference.render import configure_parser  # light: loads no models or OpenCV
 
     configure_parser(render)
+    score = commands.add_parser(
+        "score",
+        help="judge generated headshots against the person's photos (the delivery gate)",
+        description="Score candidates with the output fidelity gate against reference photos. "
+        "Exit 0 when every candidate is kept, 1 when any is rejected, 2 on usage errors.",
+    )
+    from headshot_inference.score import configure_parser as configure_score  # light, like render's
+
+    configure_score(score)
     from infra.local.cli import add_parsers  # `headshot local …` and `headshot demo`
 
     add_parsers(commands)
@@ -49,6 +58,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from headshot_inference.render import run
 
         return int(run(args, out=sys.stdout))
+    if args.command == "score":
+        from headshot_inference.score import run as run_score
+
+        return int(run_score(args, out=sys.stdout))
     if args.command in ("local", "demo"):
         from infra.local.cli import run as run_local
 

@@ -49,8 +49,9 @@ class RenderedImage:
     extension: str
     fidelity: dict[str, Any]
     kept: bool
-    reason: str | None
+    reason: str | None  # the first of `reasons` (kept for older readers of the manifest)
     rank: int | None  # 1 = best among the kept ones
+    reasons: tuple[dict[str, str], ...] = ()  # every failed check: {"code", "message"}
     notes: tuple[str, ...] = ()  # what the backend compromised on (a wider frame, an upscale)
 
     def entry(self, key: str | None) -> dict[str, Any]:
@@ -72,6 +73,7 @@ class RenderedImage:
             entry["rank"] = self.rank
         else:
             entry["reason"] = self.reason
+            entry["reasons"] = list(self.reasons)
         return entry
 
 
@@ -141,9 +143,8 @@ def render(
     generated = backend.generate(sources, styles, variants, seed)
     produced = time.perf_counter()
 
-    faces = [source.face for source in sources]
-    ref = fidelity.Reference.from_faces(
-        faces,
+    ref = fidelity.Reference.from_photos(
+        [(source.image, source.face, source.face_scale) for source in sources],
         embedding=reference.embedding if reference is not None else None,
         fallback_skin_lab=reference.skin_lab if reference is not None else None,
     )
@@ -171,6 +172,7 @@ def render(
                 fidelity=result.metrics,
                 kept=result.kept,
                 reason=result.reason,
+                reasons=tuple(failure.to_dict() for failure in result.reasons),
                 rank=rank if result.kept else None,
                 notes=item.notes,
             )
@@ -324,10 +326,15 @@ def run(args: argparse.Namespace, *, out: TextIO) -> int:
 def _print_table(result: RenderResult, keys: dict[str, str | None], out: TextIO) -> None:
     for image in result.images:
         f = image.fidelity
-        verdict = f"kept #{image.rank}" if image.kept else f"REJECTED ({image.reason})"
+        codes = ", ".join(reason["code"] for reason in image.reasons)
+        verdict = f"kept #{image.rank}" if image.kept else f"REJECTED ({codes})"
         details = f"identity {f.get('identity_distance', float('nan')):.3f}"
         if "skin_tone_delta_e" in f:
             details += f", skin ΔE {f['skin_tone_delta_e']:.1f}, ITA {f['ita_shift_deg']:+.1f}°"
+        if "eye_colour_delta_e" in f:
+            details += f", iris ΔE {f['eye_colour_delta_e']:.1f}"
+        if "hair_area_ratio" in f:
+            details += f", hair {f['hair_area_ratio']:.2f}"
         out.write(f"{keys[image.image_id]}  {verdict}  {details}\n")
     out.write(f"\n{len(result.kept)} kept of {len(result.images)} ({result.backend} backend)\n")
 

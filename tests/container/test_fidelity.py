@@ -1,21 +1,33 @@
-"""Fidelity scoring catches the failures that matter: lightened skin, another person, no face."""
+"""The fidelity gate catches what people complain about, and keeps good outputs.
+
+Synthetic defects (tests/benchmarks/gate_defects.py) are made from good studio outputs:
+paler skin, the yellow undertone removed, blue irises, eyes shut, eyes looking away,
+hair cut off or recoloured, a blurred face; each must be refused with its own code. The
+astronaut (scikit-image) covers the core path without the shared photos; the shared
+photos (`faces_dir`) add real people, several photos of one person and another person.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import io
+from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
 from headshot.checks import PhotoChecker
-from headshot.faces import eye_centres
 from headshot_inference import fidelity
 from headshot_inference.backends.studio import StudioBackend
 from headshot_inference.render import render
-from tests.container.conftest import shared_photo
+from headshot_inference.segmentation import PersonSegmenter
+from headshot_inference.styles import STYLES
+from tests.benchmarks.gate_defects import DEFECTS, Defect, blur_face, lighten_skin
 
 pytestmark = pytest.mark.container
+
+VISIBLE = [defect for defect in DEFECTS if defect.visible]
 
 
 @pytest.fixture(scope="module")
@@ -23,91 +35,241 @@ def checker() -> PhotoChecker:
     return PhotoChecker()
 
 
+@pytest.fixture(scope="module")
+def segmenter() -> PersonSegmenter:
+    return fidelity.default_segmenter()
+
+
 def reference_for(checker: PhotoChecker, photos: list[bytes]) -> fidelity.Reference:
-    faces = [checker.check_bytes(photo, f"p{i}").face for i, photo in enumerate(photos)]
-    assert all(face is not None for face in faces)
-    return fidelity.Reference.from_faces([face for face in faces if face is not None])
+    """The reference render() builds: each accepted photo's pixels and face."""
+    sources = []
+    for i, data in enumerate(photos):
+        check = checker.check_bytes(data, f"p{i}", keep_normalised=True)
+        assert check.face is not None and check.photo is not None and check.photo.normalised is not None
+        image = np.asarray(check.photo.normalised.convert("RGB"))
+        sources.append((image, check.face, image.shape[1] / check.photo.analysis.shape[1]))
+    return fidelity.Reference.from_photos(sources)
 
 
-def studio_output(astronaut: bytes, studio: StudioBackend) -> np.ndarray:
-    (image,) = render([astronaut], ["studio_gray"], 1, 0, studio, image_format="png").images
-    assert image.kept
-    return np.asarray(Image.open(io.BytesIO(image.data)).convert("RGB"))
+def studio_outputs(
+    photo: bytes, studio: StudioBackend, checker: PhotoChecker, styles: tuple[str, ...]
+) -> list[np.ndarray]:
+    """Good studio outputs of one photo, decoded from the JPEGs render() delivers."""
+    images = render([photo], styles, 1, 0, studio, image_format="jpeg", checker=checker).images
+    return [np.asarray(Image.open(io.BytesIO(image.data)).convert("RGB")) for image in images]
 
 
-def test_a_faithful_output_is_kept(checker: PhotoChecker, astronaut: bytes, studio: StudioBackend) -> None:
-    # Given a studio output and the photo it came from
-    output = studio_output(astronaut, studio)
-    reference = reference_for(checker, [astronaut])
-    # When it is scored
-    result = fidelity.score(output, reference, checker.analyzer, fidelity.limits_for("studio"), source=0)
-    # Then it is kept, with the metrics the manifest promises
-    assert result.kept and result.reason is None
-    assert {"identity_distance", "identity_match", "skin_tone_delta_e", "ita_shift_deg"} <= set(result.metrics)
+@pytest.fixture(scope="module")
+def astronaut_case(
+    astronaut: bytes, studio: StudioBackend, checker: PhotoChecker
+) -> tuple[np.ndarray, fidelity.Reference]:
+    (output,) = studio_outputs(astronaut, studio, checker, ("studio_gray",))
+    return output, reference_for(checker, [astronaut])
 
 
-def test_lightened_skin_is_caught(checker: PhotoChecker, astronaut: bytes, studio: StudioBackend) -> None:
-    # Given a studio output whose face was blended a third of the way toward white
-    output = studio_output(astronaut, studio).astype(np.float32)
-    face = checker.analyzer.analyse(output.astype(np.uint8)).main
-    assert face is not None
-    left, right = eye_centres(face.landmarks)
-    d = float(np.hypot(*(right - left)))
-    centre = (left + right) / 2 + np.array([0, 0.6 * d])
-    ys, xs = np.mgrid[0 : output.shape[0], 0 : output.shape[1]]
-    on_face = ((xs - centre[0]) / (1.1 * d)) ** 2 + ((ys - centre[1]) / (1.5 * d)) ** 2 <= 1
-    output[on_face] = output[on_face] * 0.67 + 255 * 0.33
-    # When it is scored against the photo it came from
-    result = fidelity.score(
-        output.astype(np.uint8),
-        reference_for(checker, [astronaut]),
-        checker.analyzer,
-        fidelity.limits_for("studio"),
-        source=0,
-    )
-    # Then it is refused for its skin tone, still recognised as the same person
-    assert result.reason == fidelity.SKIN_TONE_SHIFT, result.metrics
-    assert result.metrics["identity_match"] is True
-    assert result.metrics["ita_shift_deg"] > 3
+def score(
+    checker: PhotoChecker, rgb: np.ndarray, reference: fidelity.Reference, source: int | None = 0
+) -> fidelity.Fidelity:
+    return fidelity.score(rgb, reference, checker.analyzer, fidelity.limits_for("studio"), source=source)
 
 
-def test_another_person_is_caught(checker: PhotoChecker, obama_photos: list[bytes]) -> None:
-    # Given a different person's photo, framed square, offered as an output for this person
-    other = Image.open(io.BytesIO(shared_photo("biden.jpg"))).convert("RGB")
-    side = max(other.size)
-    canvas = Image.new("RGB", (side, side), (128, 128, 128))
-    canvas.paste(other, ((side - other.width) // 2, 0))
-    output = np.asarray(canvas.resize((1024, 1024), Image.Resampling.LANCZOS))
-    # When it is scored against the person's accepted photos
-    result = fidelity.score(
-        output, reference_for(checker, obama_photos), checker.analyzer, fidelity.limits_for("diffusion")
-    )
-    # Then it is refused as somebody else
-    assert result.reason == fidelity.IDENTITY_MISMATCH, result.metrics
-    assert result.metrics["identity_match"] is False
+def apply(defect: Defect, rgb: np.ndarray, checker: PhotoChecker, segmenter: PersonSegmenter) -> np.ndarray:
+    face = checker.analyzer.analyse(rgb).main
+    assert face is not None and face.mesh is not None
+    return defect.apply(rgb, face, segmenter)
+
+
+# ---------------------------------------------------------------------------------------
+# the astronaut: always available
+
+
+def test_a_faithful_output_is_kept_with_every_number(
+    checker: PhotoChecker, astronaut_case: tuple[np.ndarray, fidelity.Reference]
+) -> None:
+    """Given a studio output of the astronaut and the photo it came from,
+    When it is scored,
+    Then it is kept, with no reasons, and every metric the manifest documents is there."""
+    output, reference = astronaut_case
+    result = score(checker, output, reference)
+    assert result.kept and result.reason is None and result.reasons == (), result.metrics
+    expected = {
+        "face_found",
+        "face_count",
+        "baseline_photo",
+        "identity_distance",
+        "identity_match",
+        "roll_deg",
+        "yaw_deg",
+        "pitch_deg",
+        "second_face_ratio",
+        "skin_lab",
+        "skin_ita_deg",
+        "skin_tone_delta_e",
+        "skin_lightness_shift",
+        "skin_a_shift",
+        "skin_b_shift",
+        "skin_hue_shift_deg",
+        "ita_shift_deg",
+        "iris_lab",
+        "eye_colour_delta_e",
+        "eye_openness",
+        "eye_openness_ratio",
+        "iris_contrast_ratio",
+        "gaze_x",
+        "gaze_y",
+        "gaze_shift_x",
+        "gaze_shift_y",
+        "hair_area_ratio",
+        "hair_iou",
+        "hair_delta_e",
+        "sharpness",
+        "sharpness_ratio",
+    }
+    assert expected <= set(result.metrics), expected - set(result.metrics)
+    assert result.metrics["face_count"] == 1
+
+
+@pytest.mark.parametrize("defect", VISIBLE, ids=[d.name for d in VISIBLE])
+def test_each_defect_is_refused_with_its_code(
+    defect: Defect,
+    checker: PhotoChecker,
+    segmenter: PersonSegmenter,
+    astronaut_case: tuple[np.ndarray, fidelity.Reference],
+) -> None:
+    """Given a good studio output of the astronaut with one synthetic defect,
+    When it is scored against the photo it came from,
+    Then it is refused, its reasons include the defect's code, and it is still her."""
+    output, reference = astronaut_case
+    result = score(checker, apply(defect, output, checker, segmenter), reference)
     assert not result.kept
+    assert defect.expected in result.codes, (result.codes, result.metrics)
+    assert result.metrics["identity_match"] is True
 
 
-def test_an_output_without_a_face_is_caught(checker: PhotoChecker, astronaut: bytes) -> None:
-    blank = np.full((1024, 1024, 3), 200, np.uint8)
-    result = fidelity.score(blank, reference_for(checker, [astronaut]), checker.analyzer, fidelity.limits_for("studio"))
-    assert result.reason == fidelity.NO_FACE
+def test_every_failing_reason_is_listed(
+    checker: PhotoChecker, segmenter: PersonSegmenter, astronaut_case: tuple[np.ndarray, fidelity.Reference]
+) -> None:
+    """Given an output that is both paler and blurred,
+    When it is scored,
+    Then both reasons are listed, in the gate's order, each with a message; `reason` is the first."""
+    output, reference = astronaut_case
+    pale = apply(Defect("pale", "skin_tone_shift", lighten_skin(6.0)), output, checker, segmenter)
+    both = apply(Defect("blur", "blurry", blur_face(2.0)), pale, checker, segmenter)
+    result = score(checker, both, reference)
+    assert {fidelity.SKIN_TONE_SHIFT, fidelity.BLURRY} <= set(result.codes), result.codes
+    assert result.codes == [code for code in fidelity.REASONS if code in result.codes]
+    assert result.reason == result.codes[0]
+    assert all(failure.message for failure in result.reasons)
+
+
+def test_an_output_without_a_face_is_refused(
+    checker: PhotoChecker, astronaut_case: tuple[np.ndarray, fidelity.Reference]
+) -> None:
+    """Given a blank image, When it is scored, Then it is `no_face` and sorts last."""
+    _, reference = astronaut_case
+    result = score(checker, np.full((1024, 1024, 3), 200, np.uint8), reference)
+    assert result.codes == [fidelity.NO_FACE]
     assert result.identity_distance == float("inf")
 
 
+def test_a_turned_face_is_face_not_frontal(
+    checker: PhotoChecker, astronaut_case: tuple[np.ndarray, fidelity.Reference]
+) -> None:
+    """Given limits that allow no head turn at all,
+    When a good output (yaw a degree or two) is scored,
+    Then the code is the photo checks' `face_not_frontal` (formerly `not_frontal`)."""
+    output, reference = astronaut_case
+    strict = fidelity.FidelityLimits(max_yaw_deg=0.0)
+    result = fidelity.score(output, reference, checker.analyzer, strict, source=0)
+    assert fidelity.FACE_NOT_FRONTAL in result.codes
+    assert fidelity.FACE_NOT_FRONTAL == "face_not_frontal" == fidelity.NOT_FRONTAL
+
+
 def test_reference_embedding_from_the_request_wins(checker: PhotoChecker, astronaut: bytes) -> None:
-    # Given the validator's reference embedding (here: far from the astronaut's face)
-    face = checker.check_bytes(astronaut, "a").face
-    assert face is not None
-    elsewhere = face.embedding + 0.2
-    reference = fidelity.Reference.from_faces([face], embedding=elsewhere)
-    # When the astronaut photo itself is scored
-    result = fidelity.score(
-        checker.check_bytes(astronaut, "a").photo.analysis,  # type: ignore[union-attr]
-        reference,
-        checker.analyzer,
-        fidelity.limits_for("studio"),
-    )
-    # Then the distance is measured to the given reference, not to the photos' own mean
+    """Given the validator's reference embedding (here: far from the astronaut's face),
+    When the astronaut photo itself is scored,
+    Then identity is measured to the given embedding, not to the photos' own mean."""
+    check = checker.check_bytes(astronaut, "a")
+    assert check.face is not None and check.photo is not None
+    reference = fidelity.Reference.from_faces([check.face], embedding=check.face.embedding + 0.2)
+    result = score(checker, check.photo.analysis, reference, source=None)
     assert result.metrics["identity_distance"] == pytest.approx(float(np.linalg.norm(0.2 * np.ones(128))), abs=0.01)
     assert result.reason == fidelity.IDENTITY_MISMATCH
+
+
+def test_render_manifest_lists_every_reason(astronaut: bytes, studio: StudioBackend, checker: PhotoChecker) -> None:
+    """Given a render whose limits no output can meet (a maximum identity distance of 0),
+    When the manifest is built,
+    Then each rejected entry keeps `reason` (the first) and adds `reasons` with code and message."""
+    result = render([astronaut], ["studio_gray"], 1, 0, studio, image_format="png", checker=checker)
+    (image,) = result.images
+    assert image.kept and image.reasons == ()
+    entry = image.entry("k")
+    assert "reasons" not in entry and entry["rank"] == 1
+    reasons = ({"code": "blurry", "message": "m"}, {"code": "hair_changed", "message": "n"})
+    failed = dataclasses.replace(image, kept=False, reason="blurry", rank=None, reasons=reasons)
+    entry = failed.entry(None)
+    assert entry["reason"] == "blurry"
+    assert [r["code"] for r in entry["reasons"]] == ["blurry", "hair_changed"]
+
+
+# ---------------------------------------------------------------------------------------
+# the shared photos: real people, several photos of one person
+
+
+def shared(faces_dir: Path, name: str) -> bytes:
+    path = faces_dir / name
+    if not path.is_file():
+        pytest.skip(f"{name} is not in {faces_dir}")
+    return path.read_bytes()
+
+
+@pytest.mark.parametrize("name", ["obama.jpg", "obama2.jpg", "obama3.jpg", "biden.jpg", "alex-lacamoire.png"])
+def test_good_studio_outputs_of_real_photos_are_kept(
+    name: str, faces_dir: Path, studio: StudioBackend, checker: PhotoChecker
+) -> None:
+    """Given studio outputs of a real photo in every style,
+    When each is scored against the photo,
+    Then every one is kept."""
+    photo = shared(faces_dir, name)
+    reference = reference_for(checker, [photo])
+    for output in studio_outputs(photo, studio, checker, STYLES):
+        result = score(checker, output, reference)
+        assert result.kept, (name, result.codes, result.metrics)
+
+
+@pytest.mark.parametrize("defect", VISIBLE, ids=[d.name for d in VISIBLE])
+def test_defects_on_a_real_photo_are_refused(
+    defect: Defect, faces_dir: Path, studio: StudioBackend, checker: PhotoChecker, segmenter: PersonSegmenter
+) -> None:
+    """Given obama's studio output with one synthetic defect,
+    When it is scored against his photo,
+    Then it is refused with the defect's code."""
+    photo = shared(faces_dir, "obama.jpg")
+    (output,) = studio_outputs(photo, studio, checker, ("studio_blue",))
+    result = score(checker, apply(defect, output, checker, segmenter), reference_for(checker, [photo]))
+    assert defect.expected in result.codes, (result.codes, result.metrics)
+
+
+def test_another_persons_headshot_is_refused(faces_dir: Path, studio: StudioBackend, checker: PhotoChecker) -> None:
+    """Given biden's good headshot offered as an output for obama,
+    When it is scored against obama's three photos,
+    Then it is refused as somebody else."""
+    reference = reference_for(checker, [shared(faces_dir, n) for n in ("obama.jpg", "obama2.jpg", "obama3.jpg")])
+    (other,) = studio_outputs(shared(faces_dir, "biden.jpg"), studio, checker, ("studio_gray",))
+    result = score(checker, other, reference, source=None)
+    assert result.reason == fidelity.IDENTITY_MISMATCH, result.metrics
+    assert result.metrics["identity_match"] is False
+
+
+def test_without_a_source_the_closest_photo_is_the_baseline(
+    faces_dir: Path, studio: StudioBackend, checker: PhotoChecker
+) -> None:
+    """Given obama's three photos as the reference and an output made from the third,
+    When it is scored without being told its source,
+    Then the third photo is its baseline, and it is kept."""
+    photos = [shared(faces_dir, n) for n in ("obama.jpg", "obama2.jpg", "obama3.jpg")]
+    (output,) = studio_outputs(photos[2], studio, checker, ("office_blur",))
+    result = score(checker, output, reference_for(checker, photos), source=None)
+    assert result.metrics["baseline_photo"] == 2
+    assert result.kept, (result.codes, result.metrics)

@@ -1,0 +1,95 @@
+"""The gate's thresholds, per backend. Every number's evidence: docs/CALIBRATION.md, "Output gate".
+
+Studio limits are calibrated (tests/benchmarks/calibrate_gate.py, docs/calibration/gate.md):
+every good studio output of the shared photos passes and every synthetic defect of a
+visible size is caught. The studio backend copies the person's own pixels, so it is held
+to tight tolerances. The diffusion backend re-draws skin, eyes and hair under new light and
+is compared with the closest accepted photo; its limits are the studio's widened by about
+half, pending GPU outputs to calibrate on (docs/CALIBRATION.md, "Open items").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Final
+
+from headshot.policy import IDENTITY_MAX_DISTANCE, RULES
+
+
+def _policy_limit(metric: str) -> float:
+    """The validator's own reject threshold for a metric: outputs meet the photos' bar."""
+    for rule in RULES:
+        if rule.metric == metric and rule.reject is not None:
+            return float(rule.reject)
+    raise LookupError(metric)  # pragma: no cover - the policy table always has these
+
+
+@dataclass(frozen=True, slots=True)
+class FidelityLimits:
+    # --- identity and pose (the validator's own limits, headshot.policy)
+    identity_max_distance: float = IDENTITY_MAX_DISTANCE
+    max_yaw_deg: float = field(default_factory=lambda: _policy_limit("yaw_deg"))
+    max_pitch_deg: float = field(default_factory=lambda: _policy_limit("pitch_deg"))
+    max_second_face_ratio: float = field(default_factory=lambda: _policy_limit("second_face_ratio"))
+    # Good studio outputs: |roll| <= 1° (the backend levels the eyes).
+    max_roll_deg: float = 5.0
+    # --- skin (face oval minus eyes, brows, lips; median CIELAB vs the baseline photo)
+    # Good studio outputs: ΔE2000 <= 1.7, |ΔL*| <= 1.7, |Δb*| <= 0.4, |Δhue| <= 1.3°.
+    # Lightened by ΔL* 4 (blend 15% toward white): ΔE >= 3.0, ΔL* >= 3.3.
+    max_skin_delta_e: float = 3.0
+    max_skin_lightness_shift: float = 3.0
+    # Undertone: b* pulled 30% toward 0 moves b* by >= 4.3 and hue by >= 6° at ΔE ~2-3.
+    max_skin_b_shift: float = 2.5
+    max_skin_hue_shift_deg: float = 6.0
+    # ITA swings by degrees for invisible changes when L* is near 50, so an ITA shift counts
+    # only once the colour change is perceptible (ΔE > ita_min_delta_e).
+    max_ita_shift_deg: float = 3.0
+    ita_min_delta_e: float = 2.0
+    # --- eyes
+    # Good studio outputs: iris ΔE2000 <= 3.2 (alex: 5 px irises); brown -> blue >= 14.
+    max_eye_colour_delta_e: float = 10.0
+    # Good: openness ratio >= 0.90; eyes painted shut <= 0.45.
+    min_eye_openness_ratio: float = 0.6
+    # Good: iris contrast ratio >= ?; eyes painted shut <= ?.
+    min_iris_contrast_ratio: float = 0.4
+    # Good: |Δgaze x| <= 0.02, |Δgaze y| <= 0.02 eye widths; irises moved 0.12 eye widths: >= 0.07.
+    max_gaze_shift_x: float = 0.045
+    max_gaze_shift_y: float = 0.06
+    # --- hair (selfie segmentation in the face-aligned frame)
+    # Good: area ratio 0.84-1.05, IoU above the eyes >= 0.87, hair ΔE <= 7.9 (alex's outputs
+    # that lost half the hair: 0.30 / 0.48, rightly refused).
+    min_hair_area_ratio: float = 0.82
+    max_hair_area_ratio: float = 1.5
+    min_hair_iou: float = 0.86
+    max_hair_delta_e: float = 12.0
+    # --- sharpness of the inner face at the baseline's scale, output / baseline
+    # Good: >= 0.79 (skin retouch); blur of 1% of the face width: <= 0.6.
+    min_sharpness_ratio: float = 0.55
+
+
+STUDIO: Final = FidelityLimits()
+DIFFUSION: Final = replace(
+    STUDIO,
+    max_roll_deg=10.0,
+    max_skin_delta_e=4.5,
+    max_skin_lightness_shift=4.5,
+    max_skin_b_shift=3.5,
+    max_skin_hue_shift_deg=8.0,
+    max_ita_shift_deg=5.0,
+    max_eye_colour_delta_e=14.0,
+    min_eye_openness_ratio=0.5,
+    min_iris_contrast_ratio=0.3,
+    max_gaze_shift_x=0.07,
+    max_gaze_shift_y=0.08,
+    min_hair_area_ratio=0.7,
+    max_hair_area_ratio=1.8,
+    min_hair_iou=0.78,
+    max_hair_delta_e=16.0,
+    min_sharpness_ratio=0.45,
+)
+LIMITS: Final = {"studio": STUDIO, "diffusion": DIFFUSION}
+
+
+def limits_for(backend: str) -> FidelityLimits:
+    """A backend's limits; an unknown (new) backend gets the generative one's, the wider."""
+    return LIMITS.get(backend, DIFFUSION)
