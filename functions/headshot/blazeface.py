@@ -61,8 +61,13 @@ class FaceDetector:
         n = self._model.input_side
         side = max(image.size)
         # Letterboxed into a square as the model was trained, the photo centred on black.
+        # A box-filter integer reduction first: a resampling filter over the whole photo
+        # would cost more than the model itself.
+        if side >= 2 * n:
+            image = image.reduce(side // n)
         scale = n / side
-        fitted = image.resize((max(1, round(image.width * scale)), max(1, round(image.height * scale))))
+        target = (max(1, round(image.width * n / max(image.size))), max(1, round(image.height * n / max(image.size))))
+        fitted = image.resize(target, Image.Resampling.BILINEAR)
         canvas = Image.new("RGB", (n, n))
         offset = ((n - fitted.width) // 2, (n - fitted.height) // 2)
         canvas.paste(fitted, offset)

@@ -5,8 +5,9 @@ shared set is present, else the package-shipped astronaut). Each approach runs i
 fresh process pinned to one CPU core, so its peak RSS is its own and the timings compare
 like with like:
 
-- `headshot check`: PhotoChecker.check_bytes (safe intake with DCT-scaled decoding,
-  detection cascade, landmarks, embedding, quality metrics, policy);
+- `headshot check`: PhotoChecker.check_bytes, every check: safe intake with DCT-scaled
+  decoding, the BlazeFace sentinel and HOG detection, 5-point landmarks, the embedding,
+  MediaPipe's face mesh and both iris crops (eyes open, gaze), quality metrics, policy;
 - naive: full-resolution decode, then the same dlib detector, landmarks and embedding.
 
 Prints a Markdown table (docs/PERFORMANCE.md records it with the command).
