@@ -54,6 +54,7 @@ lint: $(DEV_STAMP)
 bench: $(DEV_STAMP) $(MODELS_STAMP)
 	$(BIN)/python tests/benchmarks/bench_check.py
 	$(BIN)/python inference_container/bench_studio.py
+	$(BIN)/python tests/benchmarks/bench_gate.py
 	$(BIN)/python tests/benchmarks/bench_local.py
 
 ## make build: Lambda artefacts for python3.12/x86_64 without Docker (an offline `sam build`)
@@ -64,6 +65,8 @@ build: $(DEV_STAMP) $(MODELS_STAMP)
 calibrate: $(DEV_STAMP) $(MODELS_STAMP)
 	$(BIN)/python -m tests.benchmarks.calibrate_policy > docs/calibration/measurements.md
 	@echo "wrote docs/calibration/measurements.md"
+	$(BIN)/python tests/benchmarks/calibrate_gate.py > docs/calibration/gate.md
+	@echo "wrote docs/calibration/gate.md"
 
 clean:
 	rm -rf $(VENV) $(TOOLS_VENV) functions/models .aws-sam .pytest_cache .mypy_cache .ruff_cache build *.egg-info functions/*.egg-info

@@ -80,12 +80,21 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(
                 f"{name:<20} {output.image_id:<16} score {statistics.median(times):6.1f} ms (median of {args.repeats})"
             )
+    # The share no gate can avoid: dlib's identity embedding of one 150 px face chip.
+    chip = np.asarray(Image.fromarray(rgb).resize((150, 150)))
+    encoder = checker.analyzer.models.encoder
+    embedding_ms = []
+    for _ in range(args.repeats * 3):
+        started = time.perf_counter()
+        encoder.compute_face_descriptor(chip)
+        embedding_ms.append((time.perf_counter() - started) * 1000)
     median = statistics.median(per_output)
     verdict = "within" if median <= BUDGET_MS else "OVER"
     print(
         f"\ngate per 1024² output, one core: median {median:.0f} ms, max {max(per_output):.0f} ms "
         f"({verdict} the {BUDGET_MS:.0f} ms budget); per reference photo, once per job: "
-        f"median {statistics.median(per_reference):.0f} ms"
+        f"median {statistics.median(per_reference):.0f} ms; of each output's, dlib's embedding alone: "
+        f"median {statistics.median(embedding_ms):.0f} ms"
     )
     return 1 if args.strict and median > BUDGET_MS else 0
 

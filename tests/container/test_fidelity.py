@@ -121,6 +121,7 @@ def test_a_faithful_output_is_kept_with_every_number(
         "gaze_shift_y",
         "hair_area_ratio",
         "hair_iou",
+        "hair_kept",
         "hair_delta_e",
         "sharpness",
         "sharpness_ratio",

@@ -27,7 +27,7 @@ from headshot_inference.fidelity.codes import (
     SKIN_TONE_SHIFT,
     Failure,
 )
-from headshot_inference.fidelity.gate import Fidelity, Reference, ReferencePhoto, default_segmenter, detect, score
+from headshot_inference.fidelity.gate import Fidelity, Reference, ReferencePhoto, default_segmenter, score
 from headshot_inference.fidelity.limits import LIMITS, FidelityLimits, limits_for
 
 __all__ = [
@@ -51,7 +51,6 @@ __all__ = [
     "Reference",
     "ReferencePhoto",
     "default_segmenter",
-    "detect",
     "limits_for",
     "score",
 ]

@@ -21,29 +21,30 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
-from PIL import Image
 
 from headshot.color import delta_e_2000, ita_degrees
-from headshot.faces import DETECTION_SCORE_MIN, FAST_PASS_TRUST_PX, Detection, FaceAnalyzer, FaceMeasurement
+from headshot.faces import FaceAnalyzer, FaceMeasurement
 from headshot_inference.fidelity import codes
 from headshot_inference.fidelity.codes import Failure
 from headshot_inference.fidelity.limits import FidelityLimits
-from headshot_inference.fidelity.measure import EYE_LINE, FRAME_SIDE, Features, measure
+from headshot_inference.fidelity.measure import EYE_LINE, FRAME_SIDE, Features, dilate, measure
 
 if TYPE_CHECKING:
     from headshot_inference.segmentation import PersonSegmenter
 
-# Outputs are scanned for faces at this long side first (HOG cost grows with pixels): a
-# 1024 px headshot's face is ~200 px there, big enough that any face of >= 40% its size
-# (multiple_faces) would be found too (the detector's window is 80 px); when the main face
-# is smaller than FAST_PASS_TRUST_PX the analyzer's own full search runs.
-GATE_DETECT_SIDE: Final = 512
 # Below this many hair pixels in the baseline's frame (0.6% of it: ears and a shaved head)
 # hair shape and colour are not compared.
 MIN_BASELINE_HAIR_PX: Final = 400
 # A photo whose eyes show less contrast than this (a squint, deep shadow) gives no baseline
 # for it: the shared photos' open eyes measure 0.2 (dim) to 0.8, closed lids about 0.
 MIN_IRIS_CONTRAST: Final = 0.08
+# A hair cell's colour may move this much (CIE76 ΔE*ab: a 4 px cell of hair, not a smooth
+# colour) and still be the same hair; fewer than MIN_HAIR_CELLS hair cells (a shaved head)
+# and appearance is not compared.
+HAIR_CELL_DELTA_E: Final = 15.0
+MIN_HAIR_CELLS: Final = 20
+# Edge tolerance of the hair outline comparison, in frame px (0.05 eye distances).
+HAIR_EDGE_TOLERANCE_PX: Final = 2
 _ABOVE_EYES: Final = np.arange(FRAME_SIDE)[:, None] < EYE_LINE * FRAME_SIDE
 
 
@@ -131,39 +132,6 @@ def default_segmenter() -> PersonSegmenter:
     return load_segmenter(get_settings().mediapipe_model_dir)
 
 
-def detect(analyzer: FaceAnalyzer, rgb: np.ndarray) -> list[Detection]:
-    """Faces, most prominent first: a cheap 512 px pass when it can be trusted, else the analyzer's search."""
-    height, width = rgb.shape[:2]
-    long_side = max(height, width)
-    factor = long_side / GATE_DETECT_SIDE
-    if factor >= 1.25:
-        image = Image.fromarray(rgb)
-        small = (
-            image.reduce(2)
-            if long_side == 2 * GATE_DETECT_SIDE
-            else image.resize((round(width / factor), round(height / factor)), Image.Resampling.BILINEAR)
-        )
-        rects, scores, indices = analyzer.models.detector.run(np.asarray(small), 0, DETECTION_SCORE_MIN)
-        found = sorted(
-            (
-                Detection(
-                    r.left() * factor,
-                    r.top() * factor,
-                    (r.right() + 1) * factor,
-                    (r.bottom() + 1) * factor,
-                    float(score),
-                    int(index),
-                )
-                for r, score, index in zip(rects, scores, indices, strict=True)
-            ),
-            key=lambda d: d.score * d.width,
-            reverse=True,
-        )
-        if found and found[0].width / factor >= FAST_PASS_TRUST_PX:
-            return found
-    return analyzer.detect(rgb)
-
-
 def score(
     rgb: np.ndarray,
     reference: Reference,
@@ -174,7 +142,7 @@ def score(
     segmenter: PersonSegmenter | None = None,
 ) -> Fidelity:
     """Measure one output (RGB uint8) against the person's reference; every failing reason."""
-    detections = detect(analyzer, rgb)
+    detections = analyzer.detect(rgb)
     if not detections:
         return Fidelity(
             {"face_found": False, "face_count": 0, "identity_match": False}, (Failure.of(codes.NO_FACE),), math.inf
@@ -316,13 +284,22 @@ def _compare_hair(
         return
     area_ratio = float((out.hair & seen).sum()) / base_area
     # The hair's own outline above the eyes (the face oval cut out): a flattened crown or
-    # missing sides change it by far more than they change the whole head's outline.
+    # missing sides change it by far more than they change the whole head's outline. Short
+    # hair is a band a few pixels thick, so pixels within HAIR_EDGE_TOLERANCE_PX of the other
+    # mask count as shared: edge jitter between two segmentations is not a change of hair.
     above = seen & _ABOVE_EYES
-    out_top, base_top = out.hair & above, base.hair & above
-    union = int((out_top | base_top).sum())
-    iou = float((out_top & base_top).sum()) / union if union else 1.0
+    iou = _tolerant_iou(out.hair & above, base.hair & above, HAIR_EDGE_TOLERANCE_PX)
     metrics.update(hair_area_ratio=_round(area_ratio), hair_iou=_round(iou))
     why = []
+    # Where the photo has hair, does the output still look like that hair? Cells whose colour
+    # moved by more than HAIR_CELL_DELTA_E are hair lost (to backdrop, skin) or recoloured.
+    cells = base.hair_cells
+    if int(cells.sum()) >= MIN_HAIR_CELLS:
+        moved = np.linalg.norm(out.cells_lab[cells] - base.cells_lab[cells], axis=-1)
+        kept = float((moved <= HAIR_CELL_DELTA_E).mean())
+        metrics["hair_kept"] = _round(kept)
+        if kept < limits.min_hair_kept:
+            why.append(f"{1 - kept:.0%} of the hair no longer looks like it")
     if not limits.min_hair_area_ratio <= area_ratio <= limits.max_hair_area_ratio:
         why.append(f"hair area {area_ratio:.0%} of the photo's")
     if iou < limits.min_hair_iou:
@@ -334,6 +311,18 @@ def _compare_hair(
             why.append(f"hair colour ΔE2000 {hair_de:.1f}")
     if why:
         failed[codes.HAIR_CHANGED] = ", ".join(why)
+
+
+def _tolerant_iou(first: np.ndarray, second: np.ndarray, tolerance: int) -> float:
+    """Intersection over union where a pixel within `tolerance` px of the other mask counts as shared."""
+    total = int(first.sum()) + int(second.sum())
+    if total == 0:
+        return 1.0
+    shared = int((first & dilate(second, tolerance)).sum()) + int((second & dilate(first, tolerance)).sum())
+    # Both masks' shared pixels are counted once each, so shared / total is the Dice score;
+    # IoU = Dice / (2 - Dice).
+    dice = shared / total
+    return dice / (2 - dice)
 
 
 def _cheek_baseline(reference: Reference, index: int, face: FaceMeasurement) -> np.ndarray | None:

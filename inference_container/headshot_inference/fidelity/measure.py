@@ -49,6 +49,12 @@ FACE_OVAL_MARGIN: Final = 1.08
 HAIR_HALF_WIDTH: Final = 2.6
 HAIR_BOTTOM: Final = 1.0
 MIN_HAIR_PIXELS: Final = 40
+# Hair appearance is compared cell by cell on a CELLS x CELLS grid of the frame (4 x 4 px
+# cells, an eighth of an eye distance): coarse enough that two aligned images of the same
+# hair agree whatever its fine texture, fine enough to see a crown replaced by backdrop.
+# The selfie segmenter cannot be trusted for that alone: it has a strong head-shape prior
+# and still calls a flattened crown "person" (docs/CALIBRATION.md, "Output gate").
+CELLS: Final = 64
 # Skin: clipped pixels carry no colour; fewer than this many usable ones is no measurement.
 MIN_SKIN_PIXELS: Final = 200
 CLIP_DARK: Final = 10
@@ -66,6 +72,18 @@ MIN_IRIS_PIXELS: Final = 12
 # Sharpness is compared at one face scale for both images: at most this eye distance (px),
 # and never above the reference photo's own (an upscaled output is not "sharper").
 SHARPNESS_EYE_DISTANCE: Final = 48.0
+
+
+class Pyramid:
+    """One image as Pillow sees it, with its box reductions made once and shared by every crop."""
+
+    def __init__(self, rgb: np.ndarray) -> None:
+        self._levels = {1: Image.fromarray(rgb)}
+
+    def reduced(self, factor: int) -> Image.Image:
+        if factor not in self._levels:
+            self._levels[factor] = self._levels[1].reduce(factor)
+        return self._levels[factor]
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,14 +109,13 @@ class Frame:
         mapped: np.ndarray = (np.asarray(points, np.float64)[:, :2] - offset) @ np.linalg.inv(linear).T
         return mapped
 
-    def warp(self, rgb: np.ndarray, side: int, *, fill: tuple[int, int, int] = FILL) -> np.ndarray:
+    def warp(self, rgb: np.ndarray | Pyramid, side: int, *, fill: tuple[int, int, int] = FILL) -> np.ndarray:
         """The frame's `side` x `side` view of an RGB image, box-reduced first (no aliasing)."""
-        image = Image.fromarray(rgb)
+        pyramid = rgb if isinstance(rgb, Pyramid) else Pyramid(rgb)
         matrix = self.to_image.copy()
-        factor = math.floor(float(np.hypot(*matrix[:, 0])))
-        if factor >= 2:
-            image = image.reduce(factor)
-            matrix /= factor
+        factor = max(1, math.floor(float(np.hypot(*matrix[:, 0]))))
+        image = pyramid.reduced(factor)
+        matrix /= factor
         warped = image.transform(
             (side, side), Image.Transform.AFFINE, tuple(matrix.ravel()), Image.Resampling.BILINEAR, fillcolor=fill
         )
@@ -130,6 +147,8 @@ class Features:
     inside: np.ndarray  # (FRAME_SIDE, FRAME_SIDE) bool: frame pixels inside the image
     hair_zone: np.ndarray  # (FRAME_SIDE, FRAME_SIDE) bool: where hair is looked for
     hair_lab: np.ndarray | None
+    cells_lab: np.ndarray  # (CELLS, CELLS, 3) CIELAB of the frame, box-averaged
+    hair_cells: np.ndarray  # (CELLS, CELLS) bool: cells wholly of confident hair, inside the image
     sharpness: float  # at sharpness_eye_distance
     sharpness_eye_distance: float  # px in the frame the sharpness was measured at
 
@@ -160,7 +179,8 @@ def measure(
     else:
         left, right = (eye * scale for eye in eye_centres(face.landmarks))
     frame = Frame.from_eyes(left, right)
-    canonical = frame.warp(rgb, FRAME_SIDE)
+    pyramid = Pyramid(rgb)
+    canonical = frame.warp(pyramid, FRAME_SIDE)
     inside = frame.inside(rgb.shape[0], rgb.shape[1])
     person = segmenter.segment(canonical)
     # Outside the image there is no person: a frame that cuts the head off has lost that hair.
@@ -182,6 +202,12 @@ def measure(
         confident = _erode(person > HAIR_CONFIDENT) & zone & (rows < eye_y)
         hair_lab = _median_lab(canonical[confident], MIN_HAIR_PIXELS)
 
+    cells_lab = srgb_to_lab(np.asarray(Image.fromarray(canonical).resize((CELLS, CELLS), Image.Resampling.BOX)))
+    confident_hair = (person > HAIR_CONFIDENT) & zone & inside
+    hair_share = Image.fromarray((confident_hair * 255).astype(np.uint8)).resize((CELLS, CELLS), Image.Resampling.BOX)
+    # 250/255: cells with at most a stray pixel of anything else.
+    hair_cells = np.asarray(hair_share) >= 250
+
     own = min(SHARPNESS_EYE_DISTANCE, frame.eye_distance_px)
     at = sharpness_eye_distance if sharpness_eye_distance is not None else own
     return Features(
@@ -195,7 +221,9 @@ def measure(
         inside=inside,
         hair_zone=zone,
         hair_lab=hair_lab,
-        sharpness=face_sharpness(rgb, frame, at),
+        cells_lab=cells_lab,
+        hair_cells=hair_cells,
+        sharpness=face_sharpness(pyramid, frame, at),
         sharpness_eye_distance=at,
     )
 
@@ -241,7 +269,7 @@ def _iris_pixels(rgb: np.ndarray, eye: Eye, scale: float) -> np.ndarray | None:
     return kept
 
 
-def face_sharpness(rgb: np.ndarray, frame: Frame, eye_distance: float) -> float:
+def face_sharpness(rgb: np.ndarray | Pyramid, frame: Frame, eye_distance: float) -> float:
     """Laplacian energy over contrast of the inner face (brows to chin), the face at `eye_distance` px.
 
     The same measure as the photo checks' (headshot.faces), on a face-aligned crop whose
@@ -270,9 +298,15 @@ def _median_lab(pixels: np.ndarray, minimum: int) -> np.ndarray | None:
 
 def _erode(mask: np.ndarray) -> np.ndarray:
     """3 x 3 binary erosion (numpy only)."""
-    padded = np.pad(mask, 1, constant_values=False)
-    out = np.ones_like(mask)
-    for dy in range(3):
-        for dx in range(3):
-            out &= padded[dy : dy + mask.shape[0], dx : dx + mask.shape[1]]
+    return ~dilate(~mask, 1)
+
+
+def dilate(mask: np.ndarray, radius: int) -> np.ndarray:
+    """Binary dilation by a (2 radius + 1) square (numpy only: the Lambda side has no OpenCV)."""
+    padded = np.pad(mask, radius, constant_values=False)
+    out = np.zeros_like(mask)
+    height, width = mask.shape
+    for dy in range(2 * radius + 1):
+        for dx in range(2 * radius + 1):
+            out |= padded[dy : dy + height, dx : dx + width]
     return out
