@@ -274,3 +274,38 @@ def test_without_a_source_the_closest_photo_is_the_baseline(
     result = score(checker, output, reference_for(checker, photos), source=None)
     assert result.metrics["baseline_photo"] == 2
     assert result.kept, (result.codes, result.metrics)
+
+
+# Each studio limit and the metric whose row in docs/CALIBRATION.md ("Output gate") argues it.
+DOCUMENTED_LIMITS = {
+    "max_skin_delta_e": "skin_tone_delta_e",
+    "max_skin_lightness_shift": "skin_lightness_shift",
+    "max_skin_b_shift": "skin_b_shift",
+    "max_skin_hue_shift_deg": "skin_hue_shift_deg",
+    "max_ita_shift_deg": "ita_shift_deg",
+    "max_eye_colour_delta_e": "eye_colour_delta_e",
+    "min_eye_openness_ratio": "eye_openness_ratio",
+    "min_iris_contrast_ratio": "iris_contrast_ratio",
+    "max_gaze_shift_x": "gaze_shift_x",
+    "max_gaze_shift_y": "gaze_shift_y",
+    "min_hair_area_ratio": "hair_area_ratio",
+    "max_hair_area_ratio": "hair_area_ratio",
+    "min_hair_iou": "hair_iou",
+    "min_hair_kept": "hair_kept",
+    "max_hair_delta_e": "hair_delta_e",
+    "min_sharpness_ratio": "sharpness_ratio",
+    "max_roll_deg": "roll_deg",
+}
+
+
+def test_every_studio_limit_is_the_documented_one() -> None:
+    """Given docs/CALIBRATION.md's output-gate table,
+    When each studio limit is looked up in its metric's row,
+    Then the code's value is the one the evidence argues for (doc and code cannot drift)."""
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "CALIBRATION.md").read_text(encoding="utf-8")
+    section = doc[doc.index("## Output gate") :]
+    limits = fidelity.limits_for("studio")
+    for field, metric in DOCUMENTED_LIMITS.items():
+        row = next((line for line in section.splitlines() if line.startswith("|") and f"`{metric}`" in line), None)
+        assert row is not None, f"no row for {metric}"
+        assert f"{getattr(limits, field):g}" in row, f"{field} = {getattr(limits, field):g} missing from: {row}"

@@ -74,6 +74,11 @@ MIN_IRIS_PIXELS: Final = 12
 SHARPNESS_EYE_DISTANCE: Final = 48.0
 
 
+# Frame pixel grids, made once: (row, column) indices and their centres.
+_ROWS_COLS: Final = np.mgrid[0:FRAME_SIDE, 0:FRAME_SIDE]
+_PIXEL_CENTRES: Final = _ROWS_COLS.astype(np.float64) + 0.5
+
+
 class Pyramid:
     """One image as Pillow sees it, with its box reductions made once and shared by every crop."""
 
@@ -121,10 +126,10 @@ class Frame:
         )
         return np.asarray(warped)
 
-    def inside(self, height: int, width: int, side: int = FRAME_SIDE) -> np.ndarray:
+    def inside(self, height: int, width: int) -> np.ndarray:
         """Which frame pixels fall inside an image of this size."""
-        v, u = np.mgrid[0:side, 0:side].astype(np.float64) + 0.5
-        matrix = self.to_image * (FRAME_SIDE / side) if side != FRAME_SIDE else self.to_image
+        v, u = _PIXEL_CENTRES
+        matrix = self.to_image
         x = matrix[0, 0] * u + matrix[0, 1] * v + matrix[0, 2]
         y = matrix[1, 0] * u + matrix[1, 1] * v + matrix[1, 2]
         inside: np.ndarray = (x >= 0) & (x < width) & (y >= 0) & (y < height)
@@ -187,7 +192,7 @@ def measure(
     person[~inside] = 0.0
 
     centre_x, eye_y = FRAME_SIDE / 2, EYE_LINE * FRAME_SIDE
-    rows, cols = np.mgrid[0:FRAME_SIDE, 0:FRAME_SIDE]
+    rows, cols = _ROWS_COLS
     zone = (np.abs(cols - centre_x) <= HAIR_HALF_WIDTH * EYE_DISTANCE) & (rows <= eye_y + HAIR_BOTTOM * EYE_DISTANCE)
     skin_lab = hair_lab = None
     if points is not None:
