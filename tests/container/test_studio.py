@@ -326,3 +326,90 @@ def test_best_photo_is_used_for_every_style_and_named(faces_dir: Path, studio: S
     assert {image.source_photo for image in result.images} == {2}
     manifest = result.manifest({})
     assert {entry["source_photo"] for entry in manifest["images"]} == {2}
+
+
+# ---------------------------------------------------------------------------------------
+# skin and hair edges, measured on the backend's own layers (alpha and person colour)
+
+
+@dataclass(frozen=True)
+class Edge:
+    alpha: np.ndarray
+    lab: np.ndarray  # CIELAB of the person colour composited on `backdrop`
+    eye_x: float
+    eye_line: float
+    d: float
+
+    def grid(self) -> tuple[np.ndarray, np.ndarray]:
+        ys, xs = np.mgrid[0:SIDE, 0:SIDE]
+        return ys, xs
+
+    def cheeks(self) -> np.ndarray:
+        ys, xs = self.grid()
+        near_row = np.abs(ys - (self.eye_line + 0.55 * self.d)) < 0.1 * self.d
+        near_column = np.abs(np.abs(xs - self.eye_x) - 0.45 * self.d) < 0.1 * self.d
+        result: np.ndarray = near_row & near_column
+        return result
+
+
+def edge_layers(faces_dir: Path, checker: object, name: str, backdrop: float) -> list[Edge]:
+    from headshot.checks import PhotoChecker
+    from headshot_inference.backends.studio import layers, prepare
+
+    assert isinstance(checker, PhotoChecker)
+    source = _source(checker.check_bytes((faces_dir / name).read_bytes(), name, keep_normalised=True))
+    prepared = prepare(source)
+    edges = []
+    for variant in (0, 1):
+        parts = layers(prepared, variant)
+        framing = prepared.framing(variant)
+        a = parts.alpha[..., None]
+        composite = np.clip(parts.person * a + backdrop * (1 - a), 0, 255).astype(np.float32)
+        lab = cv2.cvtColor(composite / 255, cv2.COLOR_RGB2LAB)
+        edges.append(Edge(parts.alpha, lab, framing.eye_x * SIDE, framing.eye_line * SIDE, framing.eye_distance * SIDE))
+    return edges
+
+
+@pytest.mark.parametrize("name", ["obama3.jpg", "obama2.jpg"])
+def test_ear_outlines_are_clean_curves_without_old_backdrop(faces_dir: Path, checker: object, name: str) -> None:
+    # Given obama3 (ears before a gold, chandelier-lit room) and obama2 (ear before a red flag)
+    for edge in edge_layers(faces_dir, checker, name, 140.0):
+        # When the matte's solid part (alpha > 0.5) beside the face, at ear height, is
+        # opened with a disc of 0.04 eye distances (what a smooth pen path keeps)
+        ys, xs = edge.grid()
+        beside = np.abs(xs - edge.eye_x)
+        ears = (ys > edge.eye_line - 0.2 * edge.d) & (ys < edge.eye_line + 0.8 * edge.d)
+        ears &= (beside > 0.75 * edge.d) & (beside < 1.4 * edge.d)
+        solid = (edge.alpha > 0.5).astype(np.uint8)
+        radius = max(1, round(0.04 * edge.d))
+        opened = cv2.morphologyEx(
+            solid, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1,) * 2)
+        )
+        ragged = int((ears & (solid > opened)).sum())
+        outline = int((ears & (solid > cv2.erode(solid, np.ones((3, 3), np.uint8)))).sum())
+        # Then hardly anything sticks out of the curve: no bokeh blobs, flag shreds or jags
+        # glued to the ear (the old matte: 20% of the outline's length obama3, 68% obama2)
+        assert outline > 100
+        assert ragged < 0.08 * outline, (ragged, outline)
+
+
+def test_white_hair_shows_no_blue_line_on_white(faces_dir: Path, checker: object) -> None:
+    # Given biden.jpg: white hair in front of a blue curtain
+    for edge in edge_layers(faces_dir, checker, "biden.jpg", 250.0):
+        # When the hair's soft edge (alpha 0.05-0.95 above the brows) is composited on white
+        ys, _ = edge.grid()
+        band = (ys < edge.eye_line - 0.2 * edge.d) & (edge.alpha > 0.05) & (edge.alpha < 0.95)
+        blue = -edge.lab[..., 2][band]  # b* < 0 is blue
+        # Then the edge is not blue: the old matte left 20% of it bluer than b* -3
+        assert band.sum() > 500
+        assert float(np.mean(blue > 3)) < 0.1, float(np.mean(blue > 3))
+
+
+def test_no_haze_above_the_hair(faces_dir: Path, checker: object) -> None:
+    # Given obama.jpg: short coily hair against a bright window
+    for edge in edge_layers(faces_dir, checker, "obama.jpg", 250.0):
+        # When its matte is measured above the brows
+        ys, _ = edge.grid()
+        faint = (ys < edge.eye_line - 0.2 * edge.d) & (edge.alpha > 0.01) & (edge.alpha < 0.12)
+        # Then hardly any faint alpha is left (grey wisps on white; the old matte: 3500-4500 px)
+        assert int(faint.sum()) < 3000, int(faint.sum())

@@ -252,7 +252,8 @@ def layers(prepared: Prepared, variant: int) -> Layers:
     alpha = cv2.warpAffine(prepared.alpha, from_canvas, size, flags=cv2.INTER_LINEAR, borderValue=0.0)
     d = framing.eye_distance * OUTPUT_SIZE
     photo = compose.retouch(photo, framing.eye_x * OUTPUT_SIZE, framing.eye_line * OUTPUT_SIZE, d)
-    alpha, person = matte.matte(alpha, photo, d)
+    eyes = (framing.eye_x * OUTPUT_SIZE, framing.eye_line * OUTPUT_SIZE)
+    alpha, person = matte.matte(alpha, photo, d, eyes)
     old_background = cv2.warpAffine(
         prepared.background, from_canvas, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
     )

@@ -44,6 +44,26 @@ LOCAL_COLOUR_SIGMA: Final = 0.08
 # takes over fully SEPARATION_RAMP above it (alex's curls on his wall: ~15; biden ~120).
 MIN_SEPARATION: Final = 25.0
 SEPARATION_RAMP: Final = 35.0
+# Estimated alpha below this is haze, not hair (the grey wisps above obama's hair on white).
+HAZE: Final = 0.15
+# Below this alpha a strand's colour fades to grey (its chroma is the old backdrop's).
+STRAND_CHROMA_FROM: Final = 0.8
+# Skin edges (ears, jaw, neck), in eye distances unless said otherwise: from SKIN_FROM_BROW
+# above the eye line down; person colour within SKIN_DELTA (CIELAB) of the cheeks; the
+# outline opened by SKIN_OPEN (obama3's ear: bokeh blobs ~0.05 d glued to it) and smoothed
+# with SKIN_SMOOTH; choked SKIN_CHOKE output px (the old backdrop bleeds ~1 source px, 1.5-2
+# output px at obama3's 1.6x) with a SKIN_FEATHER px feather; the outer SKIN_PULL of skin
+# takes the colour of the skin SKIN_INTERIOR inside (averaged over SKIN_COLOUR_SIGMA).
+SKIN_FROM_BROW: Final = 0.3
+SKIN_DELTA: Final = 28.0
+SKIN_OPEN: Final = 0.06
+SKIN_CLOSE: Final = 0.1
+SKIN_SMOOTH: Final = 0.025
+SKIN_CHOKE: Final = 1.5
+SKIN_FEATHER: Final = 1.6
+SKIN_PULL: Final = 0.035
+SKIN_INTERIOR: Final = 0.07
+SKIN_COLOUR_SIGMA: Final = 0.06
 
 # MediaPipe face-mesh outline (the face oval, clockwise from the forehead).
 FACE_OVAL: Final = (
@@ -142,7 +162,9 @@ def _face_region(person: np.ndarray, face: np.ndarray) -> np.ndarray:
 # at output size
 
 
-def matte(alpha: np.ndarray, photo: np.ndarray, eye_distance: float) -> tuple[np.ndarray, np.ndarray]:
+def matte(
+    alpha: np.ndarray, photo: np.ndarray, eye_distance: float, eyes: tuple[float, float] | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """(alpha, foreground RGB float32) at output size from the upsampled canvas mask.
 
     1. the mask is snapped to the photo's edges with a colour guided filter (half size);
@@ -151,9 +173,15 @@ def matte(alpha: np.ndarray, photo: np.ndarray, eye_distance: float) -> tuple[np
        alpha = the projection of the pixel onto the line B -> F. Where F and B differ
        (white hair on a blue curtain, dark hair on a window) this follows single strands
        and drops the old backdrop; where they do not (dark curls on a dark wall) the
-       guided-filter alpha stays;
-    3. the foreground colour is F plus the pixel's own detail weighted by alpha (blur
-       fusion, Forte & Pitie 2021): no rim of the old backdrop on any new one.
+       guided-filter alpha stays; faint haze (alpha < HAZE) is dropped;
+    3. the foreground colour is F plus the pixel's own lightness detail weighted by alpha
+       (blur fusion, Forte & Pitie 2021, with the detail's chroma dropped: a strand keeps
+       its light and shade, never the old backdrop's colour) wherever alpha can be partial;
+    4. skin edges (`eyes` = the eye midpoint in output pixels: below the brows, where the
+       person colour is skin-like: ears, jaw, neck) are cut like a retoucher's pen path: the
+       outline opened and smoothed into a clean curve, choked SKIN_CHOKE px inside the
+       photo's edge with a SKIN_FEATHER px feather, and the last SKIN_PULL of skin takes
+       the interior skin colour (with the pixel's fine texture): no gold, red or white rim.
     """
     size = photo.shape[1], photo.shape[0]
     half = (size[0] // 2, size[1] // 2)
@@ -166,25 +194,118 @@ def matte(alpha: np.ndarray, photo: np.ndarray, eye_distance: float) -> tuple[np
     sure_fg = (cv2.erode(hard.astype(np.uint8), _disc(inner)) > 0).astype(np.float32)
     sure_bg = (cv2.dilate(hard.astype(np.uint8), _disc(outer)) == 0).astype(np.float32)
     sigma = LOCAL_COLOUR_SIGMA * eye_distance / 2
-    f_local = _normalised_blur(guide_small, sure_fg, sigma)
-    b_local = _normalised_blur(guide_small, sure_bg, sigma)
+    f_small = _normalised_blur(guide_small, sure_fg, sigma)
+    b_small = _normalised_blur(guide_small, sure_bg, sigma)
     up = cv2.INTER_LINEAR
-    f_local = cv2.resize(f_local, size, interpolation=up)
-    b_local = cv2.resize(b_local, size, interpolation=up)
+    f_local = cv2.resize(f_small, size, interpolation=up)
+    b_local = cv2.resize(b_small, size, interpolation=up)
     q = np.clip(cv2.resize(q, size, interpolation=up), 0.0, 1.0)
-    band = cv2.resize(1 - sure_fg - sure_bg, size, interpolation=up) > 0
+    band_small = (1 - sure_fg - sure_bg).astype(np.uint8)
+    band = cv2.resize(band_small.astype(np.float32), size, interpolation=up) > 0
     image = photo.astype(np.float32)
     span = f_local - b_local
     separation = np.sqrt((span * span).sum(-1))
     projected = np.clip(((image - b_local) * span).sum(-1) / (separation * separation + 1e-3), 0.0, 1.0)
     trust = np.clip((separation - MIN_SEPARATION) / SEPARATION_RAMP, 0.0, 1.0)
     estimated = trust * projected + (1 - trust) * q
+    # Haze: the projection reads a few percent of F into a backdrop that is not uniform
+    # (grey wisps over obama's window, biden's curtain folds); real strands are denser.
+    estimated = np.clip((estimated - HAZE) / (1 - HAZE), 0.0, 1.0)
     alpha_out = np.where(band, estimated, (q > 0.5).astype(np.float32))
     alpha_out = cv2.GaussianBlur(alpha_out.astype(np.float32), (0, 0), 0.6)
     a = alpha_out[..., None]
     residual = image - a * f_local - (1 - a) * b_local
-    fg = np.where(band[..., None], np.clip(f_local + a * residual, 0, 255), image)
+    # Only the detail's lightness: its chroma is the old backdrop's (biden's blue line).
+    residual = residual.mean(-1, keepdims=True)
+    # The decontaminated colour wherever alpha can be partial, the blur's spill included.
+    soft = cv2.dilate(band.astype(np.uint8), _disc(2)) > 0
+    fused = np.clip(f_local + a * a * residual, 0, 255)
+    # A thin strand's colour is mostly what shows through it: the local person colour F is
+    # itself tinted by the old backdrop there (biden's white hair over the blue curtain), so
+    # the chroma fades with alpha toward the strand's own grey.
+    grey = fused.mean(-1, keepdims=True)
+    fused = grey + (fused - grey) * np.clip(a / STRAND_CHROMA_FROM, 0.0, 1.0)
+    fg = np.where(soft[..., None], fused, image)
+    if eyes is not None:
+        alpha_out, fg = _skin_edges(alpha_out, fg, image, hard, f_small, guide_small, eye_distance, eyes)
     return alpha_out, fg.astype(np.float32)
+
+
+def _skin_edges(
+    alpha: np.ndarray,
+    fg: np.ndarray,
+    image: np.ndarray,
+    hard: np.ndarray,
+    f_small: np.ndarray,
+    guide_small: np.ndarray,
+    eye_distance: float,
+    eyes: tuple[float, float],
+) -> tuple[np.ndarray, np.ndarray]:
+    """Alpha and colour of the skin outline (ears, jaw, neck) as a smooth, clean cut."""
+    size = image.shape[1], image.shape[0]
+    d_half = eye_distance / 2
+    # Where the edge is skin: below the brows, and the nearby person colour close to the
+    # face's own skin (hair, collars and suits are not; alex's curls reach the jaw).
+    height = hard.shape[0]
+    rows = (np.arange(height, dtype=np.float32) * 2 - (eyes[1] - SKIN_FROM_BROW * eye_distance)) / (0.1 * eye_distance)
+    below = np.clip(rows, 0.0, 1.0)[:, None]
+    cheek = _cheek_colour(guide_small, eyes, eye_distance)
+    lab = _lab(f_small)
+    distance = np.sqrt(((lab - _lab(cheek[None, None]).reshape(1, 1, 3)) ** 2).sum(-1))
+    skin_like = np.clip((SKIN_DELTA - distance) / (0.5 * SKIN_DELTA), 0.0, 1.0)
+    weight_small = (below * skin_like).astype(np.float32)
+    if float(weight_small.max()) < 0.05:
+        return alpha, fg
+    # The outline: opening drops backdrop blobs glued to the ear (chandelier bokeh), the
+    # blur + threshold turns pixel steps into a curve of curvature radius >~ the sigma.
+    # Closing first fills notches the segmentation bit into an ear whose colour is close to
+    # the backdrop's (obama2's ear tip against the red flag); those pixels take the skin's
+    # colour below, never the photo's (which is the backdrop there).
+    solid = hard.astype(np.uint8)
+    closed = cv2.morphologyEx(solid, cv2.MORPH_CLOSE, _disc(max(1, round(SKIN_CLOSE * d_half))))
+    closed = np.where(weight_small > 0.5, closed, solid)
+    opened = cv2.morphologyEx(closed, cv2.MORPH_OPEN, _disc(max(1, round(SKIN_OPEN * d_half))))
+    filled = cv2.resize((closed > solid).astype(np.float32), size, interpolation=cv2.INTER_LINEAR)
+    sigma_small = max(1.0, SKIN_SMOOTH * d_half)
+    smooth = cv2.resize(cv2.GaussianBlur(opened.astype(np.float32), (0, 0), sigma_small), size,
+                        interpolation=cv2.INTER_LINEAR)  # fmt: skip
+    # Near the 0.5 level a blurred step rises 1 / (sqrt(2 pi) sigma) per pixel.
+    slope = 1.0 / (np.sqrt(2 * np.pi) * 2 * sigma_small)
+    skin_alpha = np.clip((smooth - 0.5 - SKIN_CHOKE * slope) / (SKIN_FEATHER * slope) + 0.5, 0.0, 1.0)
+    # Interior skin colour: the person well inside the edge (away from rim light and
+    # backdrop), locally averaged; the pixel keeps its fine texture.
+    interior = cv2.erode(opened, _disc(max(1, round(SKIN_INTERIOR * d_half)))).astype(np.float32)
+    inner_colour = cv2.resize(_normalised_blur(guide_small, interior, SKIN_COLOUR_SIGMA * d_half), size,
+                              interpolation=cv2.INTER_LINEAR)  # fmt: skip
+    detail = (image - cv2.GaussianBlur(image, (0, 0), 1.5)).mean(-1, keepdims=True)
+    depth = (smooth - 0.5) / slope  # ~ pixels inside the smoothed outline
+    pull = np.clip(1.0 - (depth - SKIN_CHOKE) / (SKIN_PULL * eye_distance), 0.0, 1.0)
+    pull = np.maximum(pull, np.clip(filled * 2, 0.0, 1.0))[..., None]
+    clean = np.clip(inner_colour + detail, 0, 255)
+    skin_fg = fg * (1 - pull) + clean * pull
+    weight = cv2.resize(weight_small, size, interpolation=cv2.INTER_LINEAR)
+    # Only around the outline: deep inside the person nothing changes.
+    weight *= (depth < SKIN_PULL * eye_distance + SKIN_CHOKE + 2).astype(np.float32)
+    w = weight[..., None]
+    return alpha * (1 - weight) + skin_alpha * weight, fg * (1 - w) + skin_fg * w
+
+
+def _cheek_colour(guide_small: np.ndarray, eyes: tuple[float, float], eye_distance: float) -> np.ndarray:
+    """Median RGB of both cheeks (half-size image; `eyes` in output pixels)."""
+    patches = []
+    for side in (-0.45, 0.45):
+        cx, cy = (eyes[0] + side * eye_distance) / 2, (eyes[1] + 0.55 * eye_distance) / 2
+        r = max(1, round(0.12 * eye_distance / 2))
+        x0, y0 = max(0, round(cx) - r), max(0, round(cy) - r)
+        patches.append(guide_small[y0 : round(cy) + r, x0 : round(cx) + r].reshape(-1, 3))
+    pixels = np.concatenate(patches)
+    colour: np.ndarray = np.median(pixels, axis=0) if len(pixels) else np.full(3, 150.0, np.float32)
+    return colour.astype(np.float32)
+
+
+def _lab(rgb: np.ndarray) -> np.ndarray:
+    lab: np.ndarray = cv2.cvtColor(np.ascontiguousarray(rgb, np.float32) / 255.0, cv2.COLOR_RGB2LAB)
+    return lab
 
 
 def _normalised_blur(image: np.ndarray, weight: np.ndarray, sigma: float) -> np.ndarray:
