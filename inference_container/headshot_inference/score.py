@@ -146,8 +146,9 @@ _TABLE_METRICS: Final = (
     ("eye_colour_delta_e", "iris ΔE", "{:.1f}"),
     ("eye_openness_ratio", "eyes open", "{:.2f}"),
     ("gaze_shift_x", "gaze", "{:+.2f}"),
-    ("hair_area_ratio", "hair", "{:.2f}"),
-    ("hair_iou", "head IoU", "{:.2f}"),
+    ("hair_area_ratio", "hair area", "{:.2f}"),
+    ("hair_iou", "hair IoU", "{:.2f}"),
+    ("hair_kept", "hair kept", "{:.2f}"),
     ("sharpness_ratio", "sharp", "{:.2f}"),
 )
 
