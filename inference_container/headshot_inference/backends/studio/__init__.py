@@ -70,6 +70,7 @@ class Prepared:
     scale: float  # `image` pixels per SourcePhoto.image pixel
     canvas: Canvas  # in `image` pixels
     alpha: np.ndarray  # float32 (WORK_SIDE, WORK_SIDE): person matte on the canvas
+    ears: np.ndarray  # float32 (WORK_SIDE, WORK_SIDE): the ears GrabCut kept (1), soft-edged
     background: np.ndarray  # float32 RGB canvas: the photo's own background, filled
     lut: np.ndarray  # uint8 (256, 1, 3): colour correction
     frames: Candidates
@@ -165,15 +166,23 @@ def prepare(photo: SourcePhoto) -> Prepared:
     if mesh is not None:
         to_canvas = canvas.from_photo @ np.diag([photo.face_scale, photo.face_scale, 1.0])
         face = matte.face_region_from_mesh(mesh, to_canvas, WORK_SIDE)
+        ears = matte.ear_regions_from_mesh(mesh, to_canvas, WORK_SIDE, canvas.per_d)
     else:
         face = matte.face_region_from_eyes(canvas.eye, canvas.per_d, WORK_SIDE)
+        ears = None
     face &= inside
-    person = matte.person_mask(pixels, inside, face, canvas.per_d)
+    person = matte.person_mask(pixels, inside, face, canvas.per_d, ears)
+    ear_skin = np.zeros_like(person)
+    if ears is not None:
+        person, ear_skin = matte.ear_skin(pixels, person, ears & inside & ~face, canvas.per_d)
     missing = missing_body(person, inside, photo_xy, (image.shape[1], image.shape[0]))
     frames = candidates(canvas, person, missing, eye_distance)
     base = frames.best() if frames.refusal is None else None
 
     alpha = cv2.GaussianBlur(person.astype(np.float32), (0, 0), 0.8)
+    # The ears' skin: the output matte keeps it (the guided filter alone cuts an ear rim
+    # whose colour is the backdrop's) and cuts its outline like the other skin edges.
+    ears_alpha = cv2.GaussianBlur(ear_skin.astype(np.float32), (0, 0), 0.8)
     background = compose.fill_background(pixels, alpha, inside)
     lut = compose.colour_correction(photo.landmarks, image, pixels[person])
 
@@ -189,7 +198,7 @@ def prepare(photo: SourcePhoto) -> Prepared:
             image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
             scale = size[0] / photo.image.shape[1]
     canvas = Canvas(canvas.from_photo @ np.diag([1 / scale, 1 / scale, 1.0]), canvas.side, canvas.per_d, canvas.eye)
-    return Prepared(image, scale, canvas, alpha, background, lut, frames, base)
+    return Prepared(image, scale, canvas, alpha, ears_alpha, background, lut, frames, base)
 
 
 def _warp(image: np.ndarray, matrix: np.ndarray, side: int) -> np.ndarray:
@@ -250,10 +259,11 @@ def layers(prepared: Prepared, variant: int) -> Layers:
     photo = cv2.LUT(photo, prepared.lut)
     from_canvas = framing.from_canvas(prepared.canvas)[:2]
     alpha = cv2.warpAffine(prepared.alpha, from_canvas, size, flags=cv2.INTER_LINEAR, borderValue=0.0)
+    ears = cv2.warpAffine(prepared.ears, from_canvas, size, flags=cv2.INTER_LINEAR, borderValue=0.0)
     d = framing.eye_distance * OUTPUT_SIZE
     photo = compose.retouch(photo, framing.eye_x * OUTPUT_SIZE, framing.eye_line * OUTPUT_SIZE, d)
     eyes = (framing.eye_x * OUTPUT_SIZE, framing.eye_line * OUTPUT_SIZE)
-    alpha, person = matte.matte(alpha, photo, d, eyes)
+    alpha, person = matte.matte(alpha, photo, d, eyes, ears)
     old_background = cv2.warpAffine(
         prepared.background, from_canvas, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
     )

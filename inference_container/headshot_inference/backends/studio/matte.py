@@ -65,6 +65,27 @@ SKIN_PULL: Final = 0.035
 SKIN_INTERIOR: Final = 0.07
 SKIN_COLOUR_SIGMA: Final = 0.06
 
+# Ears (eye distances, on the levelled canvas): the face oval's points at the ear roots
+# (tragus to lobe) per side; an ear reaches ~0.25-0.45 d outward of them on a frontal face,
+# more on the far side of a turned one (obama2's far ear: 0.55 d, its near ear 0.3 d), and
+# spans from about the brow to the nose base (obama2: 0.45 d above to 0.55 d below the
+# roots' mean, which sits ~0.3 d under the eye line).
+EAR_ROOTS: Final = ((127, 234, 93), (356, 454, 323))
+EAR_REACH: Final = 0.6
+EAR_HALF_HEIGHT: Final = 0.55
+EAR_DROP: Final = 0.05
+# The ear's own skin test (CIELAB; eye distances): lightness counts half (an ear's folds
+# shade it: obama2 L* 38-55 on one ear); the backdrop is sampled EAR_BACKDROP_GAP outside
+# the person and averaged over EAR_BACKDROP_SIGMA. Rim 41/34/28 vs kept ear ~50/32/32: 6;
+# the beige face behind 28, the red flag 27.
+EAR_L_WEIGHT: Final = 0.5
+EAR_SKIN_DELTA: Final = 16.0
+EAR_BACKDROP_GAP: Final = 0.1
+EAR_BACKDROP_SIGMA: Final = 0.15
+EAR_CLOSE: Final = 0.04
+EAR_OPEN: Final = 0.06
+EAR_MIN_PIXELS: Final = 20
+
 # MediaPipe face-mesh outline (the face oval, clockwise from the forehead).
 FACE_OVAL: Final = (
     10, 338, 297, 332, 284, 251, 389, 356, 454, 323, 361, 288, 397, 365, 379, 378, 400, 377,
@@ -72,8 +93,11 @@ FACE_OVAL: Final = (
 )  # fmt: skip
 
 
-def person_mask(canvas: np.ndarray, inside: np.ndarray, face: np.ndarray, per_d: float) -> np.ndarray:
-    """Hard person mask (bool) on the work canvas; `face` is the sure-face region (bool)."""
+def person_mask(
+    canvas: np.ndarray, inside: np.ndarray, face: np.ndarray, per_d: float, ears: np.ndarray | None = None
+) -> np.ndarray:
+    """Hard person mask (bool) on the work canvas; `face` is the sure-face region (bool),
+    `ears` where the mesh says an ear may be (bool): probable person, GrabCut decides."""
     prior = load_segmenter().segment(canvas) * inside
     sure = cv2.erode((prior > PRIOR_SURE).astype(np.uint8), _disc(max(1, round(0.04 * per_d)))) > 0
     likely = prior > 0.5
@@ -82,6 +106,10 @@ def person_mask(canvas: np.ndarray, inside: np.ndarray, face: np.ndarray, per_d:
     mask = np.full(prior.shape, cv2.GC_BGD, np.uint8)
     mask[near | (prior > PRIOR_UNSURE)] = cv2.GC_PR_BGD
     mask[likely] = cv2.GC_PR_FGD
+    if ears is not None:
+        # The segmenter drops ears before a backdrop it reads as skin or clutter (obama2's
+        # far ear before a red flag and a beige face: prior ~0 on its outer half).
+        mask[ears & inside] = cv2.GC_PR_FGD
     mask[sure | face] = cv2.GC_FGD
     mask[~inside] = cv2.GC_BGD
     if (mask == cv2.GC_BGD).sum() < 64:  # GrabCut's backdrop model needs samples
@@ -89,6 +117,65 @@ def person_mask(canvas: np.ndarray, inside: np.ndarray, face: np.ndarray, per_d:
     person = _grabcut(_features(canvas), mask)
     person &= inside
     return _face_region(person, face)
+
+
+def ear_skin(canvas: np.ndarray, person: np.ndarray, ears: np.ndarray, per_d: float) -> tuple[np.ndarray, np.ndarray]:
+    """(`person` plus the ear pixels coloured like the ear's own skin, that ear skin) (bool).
+
+    `ears`: where the mesh says an ear may be, outside the face oval.
+    GrabCut's colour models are global: obama2's reddish helix rim (L*a*b* ~41/34/28) falls
+    to the red flag's component although the backdrop beside it is a beige face (43/8/17)
+    and the ear's kept skin is 50/32/32. Per ear, a pixel joins the person when it is
+    within EAR_SKIN_DELTA (lightness counted at EAR_L_WEIGHT: shading) of that ear's median
+    kept colour, nearer to it than to the local backdrop, and connected to the person.
+    """
+    ys, xs = np.nonzero(ears)
+    if len(ys) == 0:
+        return person, np.zeros_like(person)
+    # Only around the ears (the backdrop sampled beside them): a fraction of the canvas.
+    margin = round(2 * EAR_BACKDROP_SIGMA * per_d)
+    y0, x0 = max(0, int(ys.min()) - margin), max(0, int(xs.min()) - margin)
+    y1, x1 = int(ys.max()) + margin + 1, int(xs.max()) + margin + 1
+    window = (slice(y0, y1), slice(x0, x1))
+    grown_window, skin_window = _ear_skin_window(canvas[window], person[window], ears[window], per_d)
+    grown, skin_mask = person.copy(), np.zeros_like(person)
+    grown[window], skin_mask[window] = grown_window, skin_window
+    return grown, skin_mask
+
+
+def _ear_skin_window(
+    canvas: np.ndarray, person: np.ndarray, ears: np.ndarray, per_d: float
+) -> tuple[np.ndarray, np.ndarray]:
+    count, labels = cv2.connectedComponents(ears.astype(np.uint8), connectivity=8)
+    skin_mask = np.zeros_like(person)
+    if count <= 1:
+        return person, skin_mask
+    lab = cv2.cvtColor(canvas.astype(np.float32) / 255.0, cv2.COLOR_RGB2LAB)
+    weights = np.array([EAR_L_WEIGHT, 1.0, 1.0], np.float32)
+    near = cv2.dilate(person.astype(np.uint8), _disc(max(1, round(EAR_BACKDROP_GAP * per_d)))) > 0
+    backdrop = _normalised_blur(lab, (~near).astype(np.float32), EAR_BACKDROP_SIGMA * per_d)
+    d_backdrop = np.sqrt((((lab - backdrop) * weights) ** 2).sum(-1))
+    grown = person.copy()
+    for index in range(1, count):
+        zone = labels == index
+        own = zone & person
+        if own.sum() < EAR_MIN_PIXELS:
+            continue
+        skin = np.median(lab[own], axis=0)
+        d_skin = np.sqrt((((lab - skin) * weights) ** 2).sum(-1))
+        candidate = zone & ~person & (d_skin < EAR_SKIN_DELTA) & (d_skin < d_backdrop)
+        _, part_labels = cv2.connectedComponents((candidate | person).astype(np.uint8), connectivity=8)
+        attached = np.unique(part_labels[person])
+        grown |= candidate & np.isin(part_labels, attached[attached > 0])
+        skin_mask |= zone & (d_skin < EAR_SKIN_DELTA)
+    # Specular spots and pores the colour test missed inside the ear; small skin-coloured
+    # blobs the test glued onto the outline (obama3's gold bokeh) are opened away.
+    disc = _disc(max(1, round(EAR_CLOSE * per_d)))
+    grown |= (cv2.morphologyEx(grown.astype(np.uint8), cv2.MORPH_CLOSE, disc) > 0) & ears
+    opened = cv2.morphologyEx(grown.astype(np.uint8), cv2.MORPH_OPEN, _disc(max(1, round(EAR_OPEN * per_d)))) > 0
+    grown = person | (grown & opened)
+    skin_mask = (cv2.morphologyEx((skin_mask & grown).astype(np.uint8), cv2.MORPH_CLOSE, disc) > 0) & grown
+    return grown, skin_mask
 
 
 def face_region_from_mesh(mesh: FaceMesh, to_canvas: np.ndarray, side: int) -> np.ndarray:
@@ -99,6 +186,25 @@ def face_region_from_mesh(mesh: FaceMesh, to_canvas: np.ndarray, side: int) -> n
     region = np.zeros((side, side), np.uint8)
     cv2.fillPoly(region, [np.round(points).astype(np.int32)], 1)
     return region > 0
+
+
+def ear_regions_from_mesh(mesh: FaceMesh, to_canvas: np.ndarray, side: int, per_d: float) -> np.ndarray:
+    """Where each ear may be on the canvas (bool): outward of the face oval's ear roots.
+
+    An ellipse per side centred on the roots (EAR_ROOTS), reaching EAR_REACH eye distances
+    outward and EAR_HALF_HEIGHT up and down; the canvas is levelled, so outward is along x.
+    """
+    points = mesh.points[:, :2] @ to_canvas[:2, :2].T + to_canvas[:2, 2]
+    centre_x = float(points[list(FACE_OVAL), 0].mean())
+    ys, xs = np.mgrid[0:side, 0:side].astype(np.float32)
+    region = np.zeros((side, side), bool)
+    for roots in EAR_ROOTS:
+        root = points[list(roots)].mean(axis=0)
+        outward = 1.0 if root[0] > centre_x else -1.0
+        dx = (xs - root[0]) * outward
+        dy = ys - (root[1] + EAR_DROP * per_d)
+        region |= (dx > 0) & ((dx / (EAR_REACH * per_d)) ** 2 + (dy / (EAR_HALF_HEIGHT * per_d)) ** 2 <= 1)
+    return region
 
 
 def face_region_from_eyes(eye: tuple[float, float], per_d: float, side: int) -> np.ndarray:
@@ -163,7 +269,11 @@ def _face_region(person: np.ndarray, face: np.ndarray) -> np.ndarray:
 
 
 def matte(
-    alpha: np.ndarray, photo: np.ndarray, eye_distance: float, eyes: tuple[float, float] | None = None
+    alpha: np.ndarray,
+    photo: np.ndarray,
+    eye_distance: float,
+    eyes: tuple[float, float] | None = None,
+    ears: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(alpha, foreground RGB float32) at output size from the upsampled canvas mask.
 
@@ -177,6 +287,8 @@ def matte(
     3. the foreground colour is F plus the pixel's own lightness detail weighted by alpha
        (blur fusion, Forte & Pitie 2021, with the detail's chroma dropped: a strand keeps
        its light and shade, never the old backdrop's colour) wherever alpha can be partial;
+    `ears` (output size, 0-1) are the ears the canvas matte kept: the guided filter may not
+    cut into them.
     4. skin edges (`eyes` = the eye midpoint in output pixels: below the brows, where the
        person colour is skin-like: ears, jaw, neck) are cut like a retoucher's pen path: the
        outline opened and smoothed into a clean curve, choked SKIN_CHOKE px inside the
@@ -186,8 +298,14 @@ def matte(
     size = photo.shape[1], photo.shape[0]
     half = (size[0] // 2, size[1] // 2)
     guide_small = cv2.resize(photo, half, interpolation=cv2.INTER_AREA).astype(np.float32)
-    q = _guided_filter(guide_small / 255.0, cv2.resize(alpha, half, interpolation=cv2.INTER_AREA), GUIDED_RADIUS,
-                       GUIDED_EPS)  # fmt: skip
+    alpha_small = cv2.resize(alpha, half, interpolation=cv2.INTER_AREA)
+    q = _guided_filter(guide_small / 255.0, alpha_small, GUIDED_RADIUS, GUIDED_EPS)
+    ears_small = None
+    if ears is not None:
+        # An ear rim the colour of the backdrop behind it (obama2's helix before a beige
+        # face) is lost to the guided filter; the canvas matte's ear skin stays.
+        ears_small = cv2.resize(ears, half, interpolation=cv2.INTER_AREA)
+        q = np.maximum(q, alpha_small * ears_small)
     hard = q > 0.5
     inner = max(1, round(BAND_INNER * eye_distance / 2))
     outer = max(1, round(BAND_OUTER * eye_distance / 2))
@@ -227,7 +345,7 @@ def matte(
     fused = grey + (fused - grey) * np.clip(a / STRAND_CHROMA_FROM, 0.0, 1.0)
     fg = np.where(soft[..., None], fused, image)
     if eyes is not None:
-        alpha_out, fg = _skin_edges(alpha_out, fg, image, hard, f_small, guide_small, eye_distance, eyes)
+        alpha_out, fg = _skin_edges(alpha_out, fg, image, hard, f_small, guide_small, eye_distance, eyes, ears_small)
     return alpha_out, fg.astype(np.float32)
 
 
@@ -240,6 +358,7 @@ def _skin_edges(
     guide_small: np.ndarray,
     eye_distance: float,
     eyes: tuple[float, float],
+    ears_small: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Alpha and colour of the skin outline (ears, jaw, neck) as a smooth, clean cut."""
     size = image.shape[1], image.shape[0]
@@ -254,6 +373,11 @@ def _skin_edges(
     distance = np.sqrt(((lab - _lab(cheek[None, None]).reshape(1, 1, 3)) ** 2).sum(-1))
     skin_like = np.clip((SKIN_DELTA - distance) / (0.5 * SKIN_DELTA), 0.0, 1.0)
     weight_small = (below * skin_like).astype(np.float32)
+    if ears_small is not None:
+        # An ear in shadow is darker than the lit cheeks (obama2: L* 40 vs 70) yet skin;
+        # the canvas matte found it by the ear's own colour. The edge just outside it too.
+        reach = _disc(max(1, round(SKIN_CLOSE * d_half)))
+        weight_small = np.maximum(weight_small, cv2.dilate(np.clip(ears_small * 2, 0.0, 1.0), reach))
     if float(weight_small.max()) < 0.05:
         return alpha, fg
     # The outline: opening drops backdrop blobs glued to the ear (chandelier bokeh), the
