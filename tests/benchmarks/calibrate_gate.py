@@ -5,7 +5,7 @@
 Renders every single-person photo of the shared set (and scikit-image's astronaut) with the
 studio backend in 4 styles x 2 variants, scores every output against its photo (as
 `headshot render` does), then scores synthetic defects made from the good outputs
-(tests/benchmarks/gate_defects.py: paler skin, undertone removed, blue irises, eyes shut,
+(tests/support/defects.py: paler skin, undertone removed, blue irises, eyes shut,
 eyes looking away, hair cut or recoloured, face blurred) and other people's outputs.
 Prints markdown: every metric's range on good outputs and on each defect, what was
 caught, and false rejects and misses per ITA° skin-tone group. Deterministic: the studio
@@ -33,7 +33,7 @@ from headshot_inference.backends.studio import StudioBackend
 from headshot_inference.errors import UnprocessableError
 from headshot_inference.render import render
 from headshot_inference.styles import STYLES
-from tests.benchmarks.gate_defects import DEFECTS, ITA_GROUPS, ita_group
+from tests.support.defects import DEFECTS, ITA_GROUPS, ita_group
 
 FACES = Path(__file__).resolve().parents[2].parent / "shared" / "testdata" / "faces"
 VARIANTS = 2

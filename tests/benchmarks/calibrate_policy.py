@@ -18,9 +18,10 @@ from PIL import Image, ImageFilter, ImageOps
 
 from headshot.blazeface import load_face_detector
 from headshot.checks import PhotoCheck, PhotoChecker
-from headshot.faces import FaceAnalyzer, load_models
-from headshot.mesh import FaceMesh, load_mesh_model
-from tests.support.eye_edits import move_irises, paint_eyes_shut
+from headshot.faces import FaceAnalyzer, FaceMeasurement, load_models
+from headshot.mesh import load_mesh_model
+from headshot_inference.segmentation import load_segmenter
+from tests.support.defects import close_eyes, move_irises
 
 FACES = Path(__file__).resolve().parents[2].parent / "shared" / "testdata" / "faces"
 
@@ -71,21 +72,21 @@ def side_light(darkest: float) -> Callable[[Image.Image, PhotoCheck], Image.Imag
     return apply
 
 
-def _mesh(image: Image.Image) -> FaceMesh:
-    """The mesh in the image's own pixels (the check's is on its reduced analysis copy)."""
+def _face(image: Image.Image) -> FaceMeasurement:
+    """The face with its mesh in the image's own pixels (the check's is on its reduced copy)."""
     analysis = FaceAnalyzer(load_models(), load_mesh_model()).analyse(np.asarray(image))
     if analysis.main is None or analysis.main.mesh is None:
         raise LookupError("no mesh")
-    return analysis.main.mesh
+    return analysis.main
 
 
 def eyes_shut(image: Image.Image, _: PhotoCheck) -> Image.Image:
-    return paint_eyes_shut(image, _mesh(image))
+    return Image.fromarray(close_eyes(np.asarray(image), _face(image), load_segmenter()))
 
 
 def irises_moved(shift: float) -> Callable[[Image.Image, PhotoCheck], Image.Image]:
     def apply(image: Image.Image, _: PhotoCheck) -> Image.Image:
-        return move_irises(image, _mesh(image), shift)
+        return Image.fromarray(move_irises(shift)(np.asarray(image), _face(image), load_segmenter()))
 
     return apply
 

@@ -1,6 +1,6 @@
 """The fidelity gate catches what people complain about, and keeps good outputs.
 
-Synthetic defects (tests/benchmarks/gate_defects.py) are made from good studio outputs:
+Synthetic defects (tests/support/defects.py) are made from good studio outputs:
 paler skin, the yellow undertone removed, blue irises, eyes shut, eyes looking away,
 hair cut off or recoloured, a blurred face; each must be refused with its own code. The
 astronaut (scikit-image) covers the core path without the shared photos; the shared
@@ -23,7 +23,7 @@ from headshot_inference.backends.studio import StudioBackend
 from headshot_inference.render import render
 from headshot_inference.segmentation import PersonSegmenter
 from headshot_inference.styles import STYLES
-from tests.benchmarks.gate_defects import DEFECTS, Defect, blur_face, lighten_skin
+from tests.support.defects import DEFECTS, Defect, blur_face, lighten_skin
 
 pytestmark = pytest.mark.container
 

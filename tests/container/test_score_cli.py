@@ -17,8 +17,8 @@ from headshot_inference import fidelity
 from headshot_inference.backends.studio import StudioBackend
 from headshot_inference.render import render
 from headshot_inference.score import EXIT_KEPT, EXIT_REJECTED, EXIT_USAGE, main
-from tests.benchmarks.gate_defects import blur_face
 from tests.container.conftest import png_bytes
+from tests.support.defects import blur_face
 
 pytestmark = pytest.mark.container
 

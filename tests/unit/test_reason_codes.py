@@ -10,12 +10,13 @@ import pytest
 from PIL import Image
 
 from headshot.checks import PhotoCheck, PhotoChecker
-from headshot.faces import FaceAnalyzer, load_models
-from headshot.mesh import FaceMesh, load_mesh_model
+from headshot.faces import FaceAnalyzer, FaceMeasurement, load_models
+from headshot.mesh import load_mesh_model
 from headshot.reasons import Reason
 from headshot.settings import PhotoLimits
+from headshot_inference.segmentation import load_segmenter
 from tests.support import images
-from tests.support.eye_edits import move_irises, paint_eyes_shut
+from tests.support.defects import close_eyes, move_irises
 
 # Warning-only codes: checked by the warning tests below, never a rejection.
 WARNING_ONLY = {Reason.NOT_LOOKING_AT_CAMERA}
@@ -34,20 +35,22 @@ def _cut_through_face(image: Image.Image) -> Image.Image:
     return big.crop((2 * (left + (right - left) * 15 // 100), 0, 1024, 1024))
 
 
-def _mesh(image: Image.Image) -> FaceMesh:
+def _face(image: Image.Image) -> FaceMeasurement:
     analysis = FaceAnalyzer(load_models(), load_mesh_model()).analyse(np.asarray(image.convert("RGB")))
     assert analysis.main is not None and analysis.main.mesh is not None
-    return analysis.main.mesh
+    return analysis.main
 
 
 def _eyes_painted_shut(image: Image.Image) -> Image.Image:
-    return paint_eyes_shut(image, _mesh(image))
+    rgb = np.asarray(image.convert("RGB"))
+    return Image.fromarray(close_eyes(rgb, _face(image), load_segmenter()))
 
 
 def _crown_cut(image: Image.Image) -> Image.Image:
     # The top edge 0.3 eye distances above the forehead: the skull's top is outside the photo,
     # while the face box (brows to lips) is still wholly inside it.
-    mesh = _mesh(image)
+    mesh = _face(image).mesh
+    assert mesh is not None
     eye_distance = float(np.hypot(*(mesh.eyes[1].contour.mean(0) - mesh.eyes[0].contour.mean(0))))
     top = round(mesh.points[10, 1] - 0.3 * eye_distance)
     return image.crop((0, top, image.width, image.height))
@@ -55,7 +58,9 @@ def _crown_cut(image: Image.Image) -> Image.Image:
 
 def _chin_cut(image: Image.Image) -> Image.Image:
     # The bottom edge right at the chin.
-    return image.crop((0, 0, image.width, round(_mesh(image).points[152, 1])))
+    mesh = _face(image).mesh
+    assert mesh is not None
+    return image.crop((0, 0, image.width, round(mesh.points[152, 1])))
 
 
 def _no_face() -> bytes:
@@ -192,7 +197,7 @@ def test_every_reason_code_is_exercised() -> None:
 def test_eyes_turned_aside_warn_not_looking_at_camera(checker: PhotoChecker) -> None:
     # Given the astronaut with both irises moved a fifth of the eye's width toward the image's left
     portrait = images.astronaut()
-    moved = move_irises(portrait, _mesh(portrait), -0.2)
+    moved = Image.fromarray(move_irises(-0.2)(np.asarray(portrait), _face(portrait), load_segmenter()))
     # When checked
     result = checker.check_bytes(images.encode(moved), "aside.png")
     # Then it is accepted with the not_looking_at_camera warning; the original has none
