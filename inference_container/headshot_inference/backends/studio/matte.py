@@ -80,6 +80,10 @@ EAR_DROP: Final = 0.05
 # the beige face behind 28, the red flag 27.
 EAR_L_WEIGHT: Final = 0.5
 EAR_SKIN_DELTA: Final = 16.0
+# Ear-zone pixels this close to the face's own median colour seed GrabCut as probable
+# person (obama2's ear rim 41/34/28 and lobe lie within 20 of his face; the flag 27+ and
+# the beige face behind 28 do not).
+EAR_SEED_DELTA: Final = 22.0
 EAR_BACKDROP_GAP: Final = 0.1
 EAR_BACKDROP_SIGMA: Final = 0.15
 EAR_CLOSE: Final = 0.04
@@ -108,8 +112,10 @@ def person_mask(
     mask[likely] = cv2.GC_PR_FGD
     if ears is not None:
         # The segmenter drops ears before a backdrop it reads as skin or clutter (obama2's
-        # far ear before a red flag and a beige face: prior ~0 on its outer half).
-        mask[ears & inside] = cv2.GC_PR_FGD
+        # far ear before a red flag and a beige face: prior ~0 on its outer half). Only the
+        # zone's skin-coloured pixels: marking the flag and the face behind as person too
+        # taught GrabCut's global colour model that a neighbour's dark shoulder was person.
+        mask[ears & inside & _near_colour(canvas, face, EAR_SEED_DELTA)] = cv2.GC_PR_FGD
     mask[sure | face] = cv2.GC_FGD
     mask[~inside] = cv2.GC_BGD
     if (mask == cv2.GC_BGD).sum() < 64:  # GrabCut's backdrop model needs samples
@@ -117,6 +123,17 @@ def person_mask(
     person = _grabcut(_features(canvas), mask)
     person &= inside
     return _face_region(person, face)
+
+
+def _near_colour(canvas: np.ndarray, region: np.ndarray, delta: float) -> np.ndarray:
+    """Pixels within `delta` (CIELAB, lightness at EAR_L_WEIGHT) of the region's median colour."""
+    lab = cv2.cvtColor(canvas.astype(np.float32) / 255.0, cv2.COLOR_RGB2LAB)
+    if not region.any():
+        return np.zeros(canvas.shape[:2], bool)
+    weights = np.array([EAR_L_WEIGHT, 1.0, 1.0], np.float32)
+    distance = np.sqrt((((lab - np.median(lab[region], axis=0)) * weights) ** 2).sum(-1))
+    near: np.ndarray = distance < delta
+    return near
 
 
 def ear_skin(canvas: np.ndarray, person: np.ndarray, ears: np.ndarray, per_d: float) -> tuple[np.ndarray, np.ndarray]:
