@@ -433,3 +433,22 @@ def test_far_ear_is_kept_whole_before_a_skin_coloured_backdrop(faces_dir: Path, 
         # Then it reaches the helix: the old matte cut the ear's outer half off (1.73 d, an
         # elf's pointed ear); now 1.94 d
         assert reach > 1.85, reach
+
+
+def test_a_neighbours_shoulder_is_not_part_of_the_person(faces_dir: Path, checker: object) -> None:
+    from headshot.checks import PhotoChecker
+    from headshot_inference.backends.studio import prepare
+
+    # Given obama2: a man in a dark suit stands at the photo's left edge, his shoulder beside
+    # Obama's neck; the segmenter reads him as "likely" person and his suit joins Obama's
+    assert isinstance(checker, PhotoChecker)
+    photo = checker.check_bytes((faces_dir / "obama2.jpg").read_bytes(), "obama2.jpg", keep_normalised=True)
+    # When the person matte is made
+    prepared = prepare(_source(photo))
+    eye_x, eye_y = prepared.canvas.eye
+    d = prepared.canvas.per_d
+    ys, xs = np.mgrid[0 : prepared.alpha.shape[0], 0 : prepared.alpha.shape[1]]
+    beside_neck = (xs < eye_x - 1.2 * d) & (xs > eye_x - 2.5 * d) & (ys > eye_y + 0.9 * d) & (ys < eye_y + 2.0 * d)
+    # Then nothing beside his neck, between mouth and collar, is person (it was 71%: a dark
+    # blob floating beside the neck on every output)
+    assert float((prepared.alpha[beside_neck] > 0.5).mean()) < 0.02

@@ -80,6 +80,12 @@ EAR_DROP: Final = 0.05
 # the beige face behind 28, the red flag 27.
 EAR_L_WEIGHT: Final = 0.5
 EAR_SKIN_DELTA: Final = 16.0
+# The segmenter marks every person; a neighbour at the photo's edge reads as "likely"
+# person (obama2's: prior 0.58 median, never "sure"), and GrabCut's colour model may take a
+# dark shoulder along with the subject's dark suit. Likely pixels count as probable person
+# only within LIKELY_REACH eye distances of the subject's own sure core (hair and clothes
+# edges lie within 0.1-0.2 d of it on the shared photos; the neighbour's shoulder 0.3-1.5 d).
+LIKELY_REACH: Final = 0.3
 # Ear-zone pixels this close to the face's own median colour seed GrabCut as probable
 # person (obama2's ear rim 41/34/28 and lobe lie within 20 of his face; the flag 27+ and
 # the beige face behind 28 do not).
@@ -104,7 +110,9 @@ def person_mask(
     `ears` where the mesh says an ear may be (bool): probable person, GrabCut decides."""
     prior = load_segmenter().segment(canvas) * inside
     sure = cv2.erode((prior > PRIOR_SURE).astype(np.uint8), _disc(max(1, round(0.04 * per_d)))) > 0
-    likely = prior > 0.5
+    sure = _face_region(sure, face) & sure  # the subject's own core, not a neighbour's
+    reach = cv2.dilate((sure | face).astype(np.uint8), _disc(max(1, round(LIKELY_REACH * per_d)))) > 0
+    likely = (prior > 0.5) & reach
     band = _disc(max(1, round(BAND * per_d)))
     near = cv2.dilate(likely.astype(np.uint8), band) > 0
     mask = np.full(prior.shape, cv2.GC_BGD, np.uint8)
