@@ -23,8 +23,10 @@ import copy
 import hashlib
 import importlib.util
 import json
+import logging
 import math
 import os
+import re
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -50,6 +52,8 @@ from headshot_inference.styles import OFFICE_BLUR, STUDIO_BLUE, STUDIO_GRAY, STU
 
 if TYPE_CHECKING:
     import torch
+
+log = logging.getLogger(__name__)
 
 RECIPE_FILE: Final = "recipe.json"
 MODEL_INDEX: Final = "model_index.json"
@@ -536,7 +540,7 @@ class DiffusionBackend:
     name = "diffusion"
 
     def __init__(self, model_dir: Path, *, device: str | None = None, few_step: bool | None = None) -> None:
-        """`device` None: CUDA when there is one, else CPU; `few_step` None: as the recipe says."""
+        """`device` None: HEADSHOT_DEVICE, else "cuda" (no silent CPU fallback); `few_step` None: as the recipe."""
         self.model_dir = Path(model_dir)
         self._device_request = device
         self._few_step_request = few_step
@@ -564,6 +568,10 @@ class DiffusionBackend:
 
     def load(self) -> None:
         recipe = check_model_dir(self.model_dir)
+        # A GPU is expected unless the CPU is asked for by name (tests): no silent CPU fallback.
+        device = self._device_request or os.environ.get("HEADSHOT_DEVICE", "").strip().lower() or "cuda"
+        if not re.fullmatch(r"cpu|cuda(:\d+)?", device):
+            raise ConfigurationError(f"HEADSHOT_DEVICE must be cpu, cuda or cuda:<index>, got {device!r}")
         few_step = recipe.few_step.enabled if self._few_step_request is None else self._few_step_request
         if few_step and recipe.few_step.lora is not None and importlib.util.find_spec("peft") is None:
             raise ConfigurationError("the few-step LoRA needs the 'peft' package (part of the 'inference' extra)")
@@ -574,7 +582,18 @@ class DiffusionBackend:
         import diffusers
         import torch
 
-        device = self._device_request or ("cuda" if torch.cuda.is_available() else "cpu")
+        if device.startswith("cuda"):
+            index = int(device.partition(":")[2] or 0)
+            if not torch.cuda.is_available() or index >= torch.cuda.device_count():
+                message = (
+                    f"the diffusion backend expects a GPU ({device}) but CUDA is unavailable "
+                    f"(torch {torch.__version__}, CUDA build {torch.version.cuda or 'none'}, "
+                    f"{torch.cuda.device_count() if torch.cuda.is_available() else 0} device(s) visible); "
+                    "not falling back to the CPU: check the instance type and its NVIDIA driver, "
+                    "or set HEADSHOT_DEVICE=cpu to run on the CPU on purpose"
+                )
+                log.error(message)
+                raise ConfigurationError(message)
         dtype_name = _dtype_for(recipe.dtype, device)
         dtype = getattr(torch, dtype_name)
         local = str(self.model_dir)
