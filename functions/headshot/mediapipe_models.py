@@ -59,7 +59,10 @@ BUNDLED_MODEL_DIR: Final = Path(__file__).resolve().parent.parent / "models" / "
 
 
 def default_model_dir() -> Path:
-    return BUNDLED_MODEL_DIR
+    """HEADSHOT_MEDIAPIPE_MODEL_DIR when set (the image's model stage), else the bundled folder."""
+    from headshot.settings import get_settings
+
+    return get_settings().mediapipe_model_dir or BUNDLED_MODEL_DIR
 
 
 def model_path(model_dir: Path, model: ModelFile) -> Path:

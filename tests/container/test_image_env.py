@@ -305,11 +305,6 @@ def test_serve_answers_ping_with_the_diffusion_backend(served: Served) -> None:
     assert ready == {"status": "ready", "backend": "diffusion"}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="studio.prepare (used by the diffusion backend) calls load_segmenter() without the model dir, so "
-    "HEADSHOT_MEDIAPIPE_MODEL_DIR is ignored and the image's selfie model is not found: every invocation is a 500",
-)
 def test_one_invocation_returns_a_manifest(served: Served, astronaut: bytes) -> None:
     # Given the ready server and a photo in moto S3
     port = served.port(START_TIMEOUT_S)

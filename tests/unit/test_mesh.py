@@ -56,6 +56,21 @@ def test_no_face_in_the_crop_gives_no_mesh() -> None:
     assert load_mesh_model().measure(grey, points) is None
 
 
+def test_the_model_dir_setting_is_where_every_model_is_looked_up(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from headshot.settings import get_settings
+
+    # Given HEADSHOT_MEDIAPIPE_MODEL_DIR set (the image keeps its models outside the package)
+    monkeypatch.setenv("HEADSHOT_MEDIAPIPE_MODEL_DIR", str(tmp_path))
+    get_settings.cache_clear()
+    try:
+        # Then the default folder of every MediaPipe model (segmenter, mesh, sentinel) is that one
+        assert default_model_dir() == tmp_path
+    finally:
+        get_settings.cache_clear()
+
+
 def test_models_load_once_per_process() -> None:
     assert load_mesh_model() is load_mesh_model()
 
