@@ -42,10 +42,10 @@ FAST_PASS_SIDE: Final = 640
 FAST_PASS_TRUST_PX: Final = 200
 # When the BlazeFace sentinel (headshot.blazeface) sees exactly one face of at least
 # LONE_FACE_PX, HOG scans only a crop LONE_CROP_SCALE times its box instead of the whole
-# photo (less context than that and HOG picks a box a pyramid level off). HOG boxes are ~SENTINEL_BOX_TO_HOG
-# of BlazeFace's, and the HOG face must overlap the sentinel's box at least
-# SENTINEL_MATCH_IOU (measured IoU 0.55-0.75 on the shared photos: BlazeFace's boxes are
-# larger and sit higher).
+# photo (with less context HOG picks a box a pyramid level off), reduced so the face is
+# about LONE_HOG_PX wide. HOG boxes are ~SENTINEL_BOX_TO_HOG of BlazeFace's, and the HOG face
+# must overlap the sentinel's box at least SENTINEL_MATCH_IOU (measured IoU 0.55-0.75 on the
+# shared photos: BlazeFace's boxes are larger and sit higher).
 LONE_FACE_PX: Final = 100
 LONE_HOG_PX: Final = 120
 LONE_CROP_SCALE: Final = 3.0
@@ -164,8 +164,8 @@ class FaceAnalyzer:
     ) -> None:
         self._models = models
         self._mesh_model = mesh_model
-        # Optional quick whole-photo look for other faces (headshot.blazeface): lets the
-        # full-resolution HOG scan be skipped when the fast pass's face is alone.
+        # Optional quick whole-photo look for faces (headshot.blazeface): when it sees exactly
+        # one, HOG scans a crop around it instead of the whole photo.
         self._sentinel = sentinel
 
     @property
