@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
@@ -65,6 +66,13 @@ def _model_config(model_dir: Path) -> dict[str, object]:
     return config
 
 
+def _device(env: Mapping[str, str]) -> str:
+    device = env.get("HEADSHOT_DEVICE", "").strip().lower() or "cuda"
+    if not re.fullmatch(r"cpu|cuda(:\d+)?", device):
+        raise ConfigurationError(f"HEADSHOT_DEVICE must be cpu, cuda or cuda:<index>, got {device!r}")
+    return device
+
+
 @dataclass(frozen=True, slots=True)
 class ContainerSettings:
     port: int
@@ -81,6 +89,9 @@ class ContainerSettings:
     max_request_bytes: int
     output_format: str
     log_level: str
+    # Diffusion backend only: "cuda", "cuda:N" or "cpu"; a GPU is expected unless the CPU is
+    # named (no silent CPU fallback in production).
+    device: str
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> ContainerSettings:
@@ -101,6 +112,7 @@ class ContainerSettings:
             max_request_bytes=_int(env, "HEADSHOT_MAX_REQUEST_BYTES", 1 << 20, minimum=1024),
             output_format=_choice(env, "HEADSHOT_OUTPUT_FORMAT", OUTPUT_FORMATS, "jpeg"),
             log_level=env.get("LOG_LEVEL", "").strip().upper() or "INFO",
+            device=_device(env),
         )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ if any(importlib.util.find_spec(name) is None for name in ("torch", "diffusers",
 
 from headshot.settings import ConfigurationError  # noqa: E402
 from headshot_inference.backends.diffusion import DiffusionBackend  # noqa: E402
+from headshot_inference.settings import get_settings  # noqa: E402
 from tests.container.test_diffusion import build_tiny_model_dir  # noqa: E402
 
 torch: Any = pytest.importorskip("torch")
@@ -26,6 +28,14 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("tiny-sdxl-device")
     build_tiny_model_dir(path)
     return path
+
+
+@pytest.fixture(autouse=True)
+def fresh_settings() -> Iterator[None]:
+    # HEADSHOT_DEVICE is read once per process (the container's settings): re-read per test.
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
 
 
 @pytest.fixture
@@ -72,6 +82,6 @@ def test_the_cpu_is_used_only_when_asked_for_by_name(
 def test_an_unknown_device_is_a_configuration_error(model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # Given HEADSHOT_DEVICE naming no device torch has here
     monkeypatch.setenv("HEADSHOT_DEVICE", "tpu")
-    # When the backend loads, Then the variable and its value are named
+    # When the settings are read (at start, before any model loads), Then the variable and its value are named
     with pytest.raises(ConfigurationError, match=r"HEADSHOT_DEVICE.*'tpu'"):
         DiffusionBackend(model_dir).load()

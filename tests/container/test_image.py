@@ -77,7 +77,12 @@ def test_backend_comes_from_the_model_dir_unless_the_environment_says(tmp_path: 
 
 @pytest.mark.parametrize(
     "env",
-    [{"SAGEMAKER_BIND_TO_PORT": "http"}, {"HEADSHOT_BACKEND": "gan"}, {"HEADSHOT_MIN_IMAGES_KEPT": "-1"}],
+    [
+        {"SAGEMAKER_BIND_TO_PORT": "http"},
+        {"HEADSHOT_BACKEND": "gan"},
+        {"HEADSHOT_MIN_IMAGES_KEPT": "-1"},
+        {"HEADSHOT_DEVICE": "tpu"},
+    ],
 )
 def test_malformed_settings_fail_at_start(tmp_path: Path, env: dict[str, str]) -> None:
     with pytest.raises(ConfigurationError):

@@ -26,7 +26,6 @@ import json
 import logging
 import math
 import os
-import re
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -48,6 +47,7 @@ from headshot_inference.backends import (
     plan,
     studio,
 )
+from headshot_inference.settings import get_settings
 from headshot_inference.styles import OFFICE_BLUR, STUDIO_BLUE, STUDIO_GRAY, STUDIO_WHITE, STYLES
 
 if TYPE_CHECKING:
@@ -569,9 +569,7 @@ class DiffusionBackend:
     def load(self) -> None:
         recipe = check_model_dir(self.model_dir)
         # A GPU is expected unless the CPU is asked for by name (tests): no silent CPU fallback.
-        device = self._device_request or os.environ.get("HEADSHOT_DEVICE", "").strip().lower() or "cuda"
-        if not re.fullmatch(r"cpu|cuda(:\d+)?", device):
-            raise ConfigurationError(f"HEADSHOT_DEVICE must be cpu, cuda or cuda:<index>, got {device!r}")
+        device = self._device_request or get_settings().device
         few_step = recipe.few_step.enabled if self._few_step_request is None else self._few_step_request
         if few_step and recipe.few_step.lora is not None and importlib.util.find_spec("peft") is None:
             raise ConfigurationError("the few-step LoRA needs the 'peft' package (part of the 'inference' extra)")
