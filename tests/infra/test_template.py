@@ -563,6 +563,21 @@ def test_async_endpoint_writes_to_bucket_and_notifies(template: dict[str, Any]) 
     assert model["ModelDataUrl"] == {"Ref": "ModelDataUrl"}
 
 
+def test_gpu_endpoints_get_a_driver_that_matches_the_image(template: dict[str, Any]) -> None:
+    # Given the endpoint config and the image's CUDA base
+    variant = template["Resources"]["InferenceEndpointConfig"]["Properties"]["ProductionVariants"][0]
+    base = (REPO_ROOT / "inference_container" / "Dockerfile").read_text().rsplit("\nFROM ", 1)[1].split("\n", 1)[0]
+    # Then GPU instance types get the AMI with NVIDIA 550 / CUDA 12.4 (the image's CUDA), CPU types none
+    condition, ami, otherwise = variant["InferenceAmiVersion"]["Fn::If"]
+    assert (ami, otherwise) == ("al2-ami-sagemaker-inference-gpu-3-1", {"Ref": "AWS::NoValue"})
+    assert "-cuda12.4-" in base
+    families = {
+        equals["Fn::Equals"][1] for equals in template["Conditions"][condition]["Fn::Or"]
+    }  # the instance families that AMI supports
+    assert {"g4dn", "g5", "g6", "p3", "p4d", "p4de", "p5"} == families
+    assert template["Parameters"]["InferenceInstanceType"]["Default"].split(".")[1] in families
+
+
 def test_endpoint_scales_to_zero_and_back(template: dict[str, Any]) -> None:
     # Given the scalable target and its policies
     target = properties(template, "InferenceScalableTarget")
