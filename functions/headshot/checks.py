@@ -69,8 +69,10 @@ class PhotoChecker:
         self.limits = limits or settings.photo_limits
         self.analyzer = analyzer or FaceAnalyzer(
             load_models(settings.dlib_model_dir),
-            load_mesh_model(settings.mediapipe_model_dir),
-            load_face_detector(settings.mediapipe_model_dir),
+            # Their folder is headshot.mediapipe_models.default_model_dir (the setting, else bundled):
+            # one cached instance per process whoever asks.
+            load_mesh_model(),
+            load_face_detector(),
         )
 
     def check_bytes(self, data: bytes, file: str, *, keep_normalised: bool = False) -> PhotoCheck:

@@ -112,7 +112,7 @@ def ensure_stack() -> tuple[dict[str, Any], subprocess.Popen[str] | None]:
     print(f"starting the local stack (its logs: {log_path}) …", flush=True)
     with log_path.open("w") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "headshot.cli", "local", "up"], stdout=subprocess.PIPE, stderr=log, text=True
+            [sys.executable, "-m", "infra.cli", "local", "up"], stdout=subprocess.PIPE, stderr=log, text=True
         )
     assert process.stdout is not None
     line = process.stdout.readline()

@@ -35,7 +35,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")} | {"HEADSHOT_LOCAL_DIR": folder}
         started = time.monotonic()
-        process = subprocess.Popen([sys.executable, "-m", "headshot.cli", "local", "up"], stdout=subprocess.PIPE,
+        process = subprocess.Popen([sys.executable, "-m", "infra.cli", "local", "up"], stdout=subprocess.PIPE,
                                    stderr=subprocess.DEVNULL, text=True, env=env)  # fmt: skip
         assert process.stdout is not None
         ready = json.loads(process.stdout.readline())

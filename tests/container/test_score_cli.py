@@ -12,11 +12,11 @@ import pytest
 from PIL import Image
 
 from headshot.checks import PhotoChecker
-from headshot.cli import main as headshot_main
 from headshot_inference import fidelity
 from headshot_inference.backends.studio import StudioBackend
 from headshot_inference.render import render
 from headshot_inference.score import EXIT_KEPT, EXIT_REJECTED, EXIT_USAGE, main
+from infra.cli import main as headshot_main
 from tests.container.conftest import png_bytes
 from tests.support.defects import blur_face
 

@@ -70,7 +70,7 @@ def _start(tmp: Path, *args: str) -> RunningStack:
     for name in [n for n in env if n.startswith("AWS_")]:
         env.pop(name)
     process = subprocess.Popen(
-        [sys.executable, "-m", "headshot.cli", "local", "up", *args], stdout=subprocess.PIPE, text=True, env=env
+        [sys.executable, "-m", "infra.cli", "local", "up", *args], stdout=subprocess.PIPE, text=True, env=env
     )
     assert process.stdout is not None
     line = process.stdout.readline()

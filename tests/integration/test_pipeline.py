@@ -229,7 +229,7 @@ def test_headshot_demo_runs_a_job_end_to_end(local_stack: RunningStack, tmp_path
 
     env = os.environ | {"HEADSHOT_LOCAL_DIR": str(local_stack.state_file.parent)}
     done = subprocess.run(
-        [sys.executable, "-m", "headshot.cli", "demo", "--out", str(tmp_path), "--style", "studio_white"],
+        [sys.executable, "-m", "infra.cli", "demo", "--out", str(tmp_path), "--style", "studio_white"],
         env=env, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     # Then it completes, verifies the webhook, and leaves headshots, a manifest and a contact sheet

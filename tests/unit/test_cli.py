@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from headshot.cli import main
+from infra.cli import main
 from tests.support import images
 
 

@@ -126,10 +126,9 @@ class Fidelity:
 
 
 def default_segmenter() -> PersonSegmenter:
-    from headshot.settings import get_settings
     from headshot_inference.segmentation import load_segmenter
 
-    return load_segmenter(get_settings().mediapipe_model_dir)
+    return load_segmenter()  # the folder comes from headshot.mediapipe_models.default_model_dir
 
 
 def score(

@@ -1,4 +1,8 @@
-"""`headshot` command line. Subcommands are contracts other tools depend on; see README."""
+"""`headshot` command line. Subcommands are contracts other tools depend on; see README.
+
+It composes the domain (`headshot`), the inference container (`headshot_inference`) and the
+local stack from the top, so nothing in functions/ imports upward.
+"""
 
 from __future__ import annotations
 
