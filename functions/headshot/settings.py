@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from headshot.hostnames import parse_allowed_hosts
+
 
 class ConfigurationError(RuntimeError):
     """A required environment variable is missing or malformed."""
@@ -90,8 +92,6 @@ def require(env: Mapping[str, str], name: str) -> str:
 
 
 def _allowed_hosts(env: Mapping[str, str]) -> frozenset[str]:
-    from headshot.webhooks import parse_allowed_hosts  # the URL rules live with the webhook code
-
     try:
         return parse_allowed_hosts(env.get("WEBHOOK_ALLOWED_HOSTS", ""))
     except ValueError as error:
