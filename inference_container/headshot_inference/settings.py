@@ -28,6 +28,8 @@ MODEL_CONFIG_FILE: Final = "headshot.json"
 # no socket timeout of ours may cut a valid invocation shorter than that.
 DEFAULT_SOCKET_TIMEOUT_S: Final = 3600
 OUTPUT_FORMATS: Final = ("jpeg", "png")
+# A Secrets Manager secret ARN (partition aws, aws-cn, aws-us-gov, ...): the C2PA signing material.
+_SECRET_ARN: Final = re.compile(r"arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+")
 
 
 def _int(env: Mapping[str, str], name: str, default: int, *, minimum: int, maximum: int | None = None) -> int:
@@ -73,6 +75,15 @@ def _device(env: Mapping[str, str]) -> str:
     return device
 
 
+def _secret_arn(env: Mapping[str, str], name: str) -> str | None:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return None
+    if not _SECRET_ARN.fullmatch(raw):
+        raise ConfigurationError(f"{name} must be a Secrets Manager secret ARN, got {raw!r}")
+    return raw
+
+
 @dataclass(frozen=True, slots=True)
 class ContainerSettings:
     port: int
@@ -92,6 +103,10 @@ class ContainerSettings:
     # Diffusion backend only: "cuda", "cuda:N" or "cpu"; a GPU is expected unless the CPU is
     # named (no silent CPU fallback in production).
     device: str
+    # Secrets Manager secret holding the C2PA signing key and certificate chain
+    # (docs/CONTENT_CREDENTIALS.md); fetched once at load. None: outputs are not signed, which
+    # the endpoint never allows (template.yaml always sets it) and the server logs loudly.
+    c2pa_secret_arn: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> ContainerSettings:
@@ -113,6 +128,7 @@ class ContainerSettings:
             output_format=_choice(env, "HEADSHOT_OUTPUT_FORMAT", OUTPUT_FORMATS, "jpeg"),
             log_level=env.get("LOG_LEVEL", "").strip().upper() or "INFO",
             device=_device(env),
+            c2pa_secret_arn=_secret_arn(env, "HEADSHOT_C2PA_SECRET_ARN"),
         )
 
 
