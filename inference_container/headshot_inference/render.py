@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 import numpy as np
 
 from headshot.settings import ConfigurationError
+from headshot_inference.content_credentials import Claim, ContentCredentials, recipe_version
 from headshot_inference.errors import BadRequestError, InferenceError, UnprocessableError
 from headshot_inference.metadata import CONTENT_TYPES, EXTENSIONS, encode, xmp_packet
 from headshot_inference.request import Reference, parse_styles
@@ -111,8 +112,11 @@ def render(
     image_format: str = "jpeg",
     id_prefix: str = "",
     checker: PhotoChecker | None = None,
+    credentials: ContentCredentials | None = None,
 ) -> RenderResult:
     """Generate, score and encode headshots of the person in `photos` (raw file bytes).
+
+    With `credentials`, every image also carries a signed C2PA manifest (content_credentials.py).
 
     Raises BadRequestError for unusable arguments and UnprocessableError("no_usable_photos") when
     no photo passes the checks.
@@ -155,10 +159,16 @@ def render(
     order = sorted(range(len(generated)), key=lambda i: (not scores[i].kept, scores[i].identity_distance, i))
     images = []
     rank = 0
+    recipe = recipe_version(backend) if credentials is not None else ""
     for position in order:
         item, result = generated[position], scores[position]
         rank += result.kept
         xmp = xmp_packet(item.digital_source_type, backend=backend.name)
+        data = encode(item.image, image_format, xmp)
+        if credentials is not None:
+            # Signed last: the manifest's hash binds the finished bytes, XMP included.
+            claim = Claim(item.digital_source_type, backend.name, recipe)
+            data = credentials.sign(data, CONTENT_TYPES[image_format], claim)
         images.append(
             RenderedImage(
                 image_id=f"{id_prefix}{item.style}-{item.variant + 1:02d}",
@@ -166,7 +176,7 @@ def render(
                 variant=item.variant,
                 seed=item.seed,
                 source_photo=usable[item.source] if item.source is not None else None,
-                data=encode(item.image, image_format, xmp),
+                data=data,
                 content_type=CONTENT_TYPES[image_format],
                 extension=EXTENSIONS[image_format],
                 fidelity=result.metrics,
@@ -280,8 +290,11 @@ def run(args: argparse.Namespace, *, out: TextIO) -> int:
         print(f"headshot render: not a file: {', '.join(missing)}", file=sys.stderr)
         return EXIT_USAGE
     from headshot_inference.backends import create_backend
+    from headshot_inference.signing_secret import load_content_credentials
 
     try:
+        # Signed when HEADSHOT_C2PA_SECRET_ARN names the signing secret; otherwise a warning says not.
+        credentials = load_content_credentials(get_settings().c2pa_secret_arn)
         backend = create_backend(args.backend or get_settings().backend, model_dir=get_settings().model_dir)
         backend.load()
         result = render(
@@ -292,6 +305,7 @@ def run(args: argparse.Namespace, *, out: TextIO) -> int:
             backend,
             names=[str(p) for p in args.photos],
             image_format=args.image_format,
+            credentials=credentials,
         )
     except ConfigurationError as error:
         print(f"headshot render: {error}", file=sys.stderr)

@@ -32,10 +32,12 @@ from typing import Any
 from headshot.checks import PhotoChecker
 from headshot.settings import get_settings as get_photo_settings
 from headshot_inference.backends import Backend
+from headshot_inference.content_credentials import ContentCredentials
 from headshot_inference.errors import InferenceError, NotReadyError, UnprocessableError
 from headshot_inference.render import render
 from headshot_inference.request import InferenceRequest, S3Location
 from headshot_inference.settings import ContainerSettings
+from headshot_inference.signing_secret import load_content_credentials
 from headshot_inference.storage import PhotoStore
 
 log = logging.getLogger("headshot_inference.server")
@@ -54,9 +56,12 @@ class InferenceService:
         self._slots = threading.BoundedSemaphore(settings.max_concurrency)
         self._checker: PhotoChecker | None = None
         self._store: PhotoStore | None = None
+        self._credentials: ContentCredentials | None = None
 
     def load(self) -> None:
         started = time.perf_counter()
+        # First: a bad signing secret stops the start in a second, before minutes of model load.
+        self._credentials = load_content_credentials(self.settings.c2pa_secret_arn)
         self.backend.load()
         self._checker = PhotoChecker()  # loads the dlib models once for the process
         self._store = self._store_factory()
@@ -94,6 +99,7 @@ class InferenceService:
             image_format=self.settings.output_format,
             id_prefix=f"r{request.round}-",
             checker=self._checker,
+            credentials=self._credentials,
         )
         kept = result.kept
         if len(kept) < self.settings.min_images_kept:
