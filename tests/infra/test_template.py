@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
+from infra.local.resources import LocalResolver
 from infra.template_loader import load_template
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -133,6 +134,43 @@ def policy_statements(node: Any) -> Iterator[dict[str, Any]]:
     elif isinstance(node, list):
         for value in node:
             yield from policy_statements(value)
+
+
+def render(template: dict[str, Any], parameters: dict[str, str]) -> tuple[dict[str, Any], LocalResolver]:
+    """The template as CloudFormation deploys it with these parameters: conditions evaluated,
+    each Fn::If replaced by its chosen branch and AWS::NoValue removed. Other intrinsics stay;
+    the returned resolver resolves them against the same parameters."""
+    resolver = LocalResolver(template, parameters=parameters)
+
+    def holds(condition: Any) -> bool:
+        (function, argument), = condition.items()  # fmt: skip
+        if function == "Condition":
+            return holds(template["Conditions"][argument])
+        if function == "Fn::Equals":
+            left, right = (resolver.resolve(side) for side in argument)
+            return str(left) == str(right)
+        if function == "Fn::Not":
+            return not holds(argument[0])
+        if function == "Fn::Or":
+            return any(holds(c) for c in argument)
+        if function == "Fn::And":
+            return all(holds(c) for c in argument)
+        raise AssertionError(f"condition function {function} is not rendered here")
+
+    no_value = {"Ref": "AWS::NoValue"}
+
+    def choose(node: Any) -> Any:
+        if isinstance(node, dict):
+            if set(node) == {"Fn::If"}:
+                name, when_true, when_false = node["Fn::If"]
+                return choose(when_true if holds(template["Conditions"][name]) else when_false)
+            chosen = {key: choose(value) for key, value in node.items()}
+            return {key: value for key, value in chosen.items() if value != no_value}
+        if isinstance(node, list):
+            return [item for item in (choose(i) for i in node) if item != no_value]
+        return node
+
+    return {**template, "Resources": choose(template["Resources"])}, resolver
 
 
 def run_tool(name: str, *args: str) -> subprocess.CompletedProcess[str]:
@@ -560,7 +598,6 @@ def test_async_endpoint_writes_to_bucket_and_notifies(template: dict[str, Any]) 
     assert variant["ContainerStartupHealthCheckTimeoutInSeconds"] >= 600
     model = properties(template, "InferenceModel")["PrimaryContainer"]
     assert model["Image"] == {"Ref": "InferenceImageUri"}
-    assert model["ModelDataUrl"] == {"Ref": "ModelDataUrl"}
 
 
 def test_gpu_endpoints_get_a_driver_that_matches_the_image(template: dict[str, Any]) -> None:
@@ -591,11 +628,17 @@ def test_endpoint_scales_to_zero_and_back(template: dict[str, Any]) -> None:
     tracking = properties(template, by_type["TargetTrackingScaling"])
     metric = tracking["TargetTrackingScalingPolicyConfiguration"]["CustomizedMetricSpecification"]
     assert (metric["Namespace"], metric["MetricName"]) == ("AWS/SageMaker", "ApproximateBacklogSizePerInstance")
-    # And a step policy adds the first instance when a backlog meets no capacity
+    # And one waiting job (a backlog of 1 per instance) never makes target tracking add a second GPU
+    assert tracking["TargetTrackingScalingPolicyConfiguration"]["TargetValue"] > 1
+    # And a step policy sets the count to exactly 1 when a backlog meets no capacity, however often
+    # its alarm fires during the cold start (ChangeInCapacity +1 would start one GPU per firing)
     step_name = by_type["StepScaling"]
     step = properties(template, step_name)["StepScalingPolicyConfiguration"]
-    assert step["AdjustmentType"] == "ChangeInCapacity"
-    assert [a["ScalingAdjustment"] for a in step["StepAdjustments"]] == [1]
+    assert step["AdjustmentType"] == "ExactCapacity"
+    assert [(a["MetricIntervalLowerBound"], a["ScalingAdjustment"]) for a in step["StepAdjustments"]] == [(0, 1)]
+    # And its cooldown ends before target tracking could have scaled back in to 0 (15 low minutes),
+    # so a job arriving right after a scale-in is not held back by it
+    assert 0 < step["Cooldown"] < 15 * 60
     (trigger,) = [
         a["Properties"]
         for a in resources_of_type(template, "AWS::CloudWatch::Alarm").values()
@@ -615,3 +658,53 @@ def test_inference_backlog_age_is_alarmed(template: dict[str, Any]) -> None:
     }
     assert ("AWS/SageMaker", "ApproximateAgeOfOldestRequest") in metrics
     assert ("AWS/SQS", "ApproximateAgeOfOldestMessage") in metrics
+
+
+MODEL_ARCHIVE = "s3://models-bucket/headshot/v1/model.tar.gz"
+MODEL_PREFIX = "s3://models-bucket/headshot/v1/"
+IMAGE = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/headshot-inference:v1"
+
+
+def model_data_grants(rendered: dict[str, Any], resolver: LocalResolver) -> dict[str, list[Any]]:
+    """{action: resolved resources} of the SageMaker role's S3 grants on the model bucket."""
+    grants: dict[str, list[Any]] = {}
+    for statement in policy_statements(rendered["Resources"]["SageMakerExecutionRole"]["Properties"]["Policies"]):
+        resources = [resolver.resolve(r) for r in as_list(statement["Resource"])]
+        if any("models-bucket" in str(r) for r in resources):
+            for action in as_list(statement["Action"]):
+                grants.setdefault(action, []).extend(resources)
+    return grants
+
+
+def test_model_data_is_one_archive_unless_uncompressed(template: dict[str, Any]) -> None:
+    # Given the template's model data parameters: an archive by default
+    assert template["Parameters"]["ModelDataCompression"]["AllowedValues"] == ["Gzip", "None"]
+    assert template["Parameters"]["ModelDataCompression"]["Default"] == "Gzip"
+    # When it is rendered with the default and a tar.gz URL
+    rendered, resolver = render(template, {"InferenceImageUri": IMAGE, "ModelDataUrl": MODEL_ARCHIVE})
+    container = rendered["Resources"]["InferenceModel"]["Properties"]["PrimaryContainer"]
+    # Then SageMaker extracts that archive (ModelDataUrl, no ModelDataSource)
+    assert container["ModelDataUrl"] == {"Ref": "ModelDataUrl"}
+    assert "ModelDataSource" not in container
+    # And the role may read exactly that object, and list nothing
+    assert model_data_grants(rendered, resolver) == {
+        "s3:GetObject": ["arn:aws:s3:::models-bucket/headshot/v1/model.tar.gz"]
+    }
+
+
+def test_uncompressed_model_data_is_an_s3_prefix(template: dict[str, Any]) -> None:
+    # When the template is rendered for uncompressed files under a prefix
+    rendered, resolver = render(
+        template, {"InferenceImageUri": IMAGE, "ModelDataUrl": MODEL_PREFIX, "ModelDataCompression": "None"}
+    )
+    container = rendered["Resources"]["InferenceModel"]["Properties"]["PrimaryContainer"]
+    # Then SageMaker copies every object under the prefix as it is (and gets no ModelDataUrl)
+    assert "ModelDataUrl" not in container
+    assert container["ModelDataSource"] == {
+        "S3DataSource": {"S3Uri": {"Ref": "ModelDataUrl"}, "S3DataType": "S3Prefix", "CompressionType": "None"}
+    }
+    # And the role may read the objects under that prefix and list the model bucket, nothing more
+    assert model_data_grants(rendered, resolver) == {
+        "s3:GetObject": ["arn:aws:s3:::models-bucket/headshot/v1/*"],
+        "s3:ListBucket": ["arn:aws:s3:::models-bucket"],
+    }
