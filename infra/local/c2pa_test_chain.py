@@ -29,7 +29,7 @@ ORGANISATION: Final = "Headshot local test (untrusted)"
 
 
 @dataclass(frozen=True, slots=True)
-class TestChain:
+class ThrowawayChain:
     material: SigningMaterial  # what goes into the Secrets Manager secret
     root_pem: str  # the root, for a verifier told to trust it (tests)
 
@@ -58,7 +58,7 @@ def _key_usage(*, signer: bool) -> x509.KeyUsage:
     )
 
 
-def generate_test_chain(*, days: int = 30, now: datetime.datetime | None = None) -> TestChain:
+def generate_test_chain(*, days: int = 30, now: datetime.datetime | None = None) -> ThrowawayChain:
     """A fresh root and ES256 claim-signing certificate valid from a minute ago for `days`."""
     start = (now or datetime.datetime.now(datetime.UTC)) - datetime.timedelta(minutes=1)
     end = start + datetime.timedelta(days=days)
@@ -96,4 +96,4 @@ def generate_test_chain(*, days: int = 30, now: datetime.datetime | None = None)
     key_pem = signer_key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     # The chain c2pa embeds: end-entity first; the root is left to the verifier's trust list.
     material = SigningMaterial(signer.public_bytes(pem).decode(), key_pem.decode(), "es256")
-    return TestChain(material, root.public_bytes(pem).decode())
+    return ThrowawayChain(material, root.public_bytes(pem).decode())
