@@ -16,14 +16,27 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Final
 
 from infra.local import stack
+from infra.local.httpserver import BackgroundServer, QuietHandler
 
 TERMINAL: Final = {"completed", "rejected", "failed", "expired", "deleted"}
 CONTENT_TYPES: Final = {"jpeg": "image/jpeg", "png": "image/png", "webp": "image/webp", "heif": "image/heic"}
+
+
+class _ReceiverHandler(QuietHandler):
+    def do_POST(self) -> None:  # noqa: N802 - http.server dispatches on this name
+        receiver: WebhookReceiver = self.app
+        body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        receiver.deliveries.append((dict(self.headers), body))
+        status = receiver.statuses.pop(0) if receiver.statuses else 204
+        self.send_response(status)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+        if status < 300:
+            receiver.arrived.set()
 
 
 class WebhookReceiver:
@@ -37,32 +50,14 @@ class WebhookReceiver:
         self.statuses = list(statuses or [])
         self.deliveries: list[tuple[dict[str, str], bytes]] = []
         self.arrived = threading.Event()
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-                receiver.deliveries.append((dict(self.headers), body))
-                status = receiver.statuses.pop(0) if receiver.statuses else 204
-                self.send_response(status)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-                if status < 300:
-                    receiver.arrived.set()
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks/headshot"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self._server = BackgroundServer(_ReceiverHandler, self, name="webhook-receiver")
+        self.url = self._server.start("127.0.0.1", 0) + "/hooks/headshot"
 
     def events(self) -> list[dict[str, Any]]:
         return [json.loads(body) for _, body in self.deliveries]
 
     def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self._server.stop()
 
 
 def api_call(state: dict[str, Any], method: str, path: str, token: str, body: Any = None) -> tuple[int, Any]:

@@ -4,8 +4,8 @@
     resources .......... created from template.yaml (infra.local.resources)
     functions .......... each Lambda handler unchanged in its own worker process
     event sources ...... Lambda's SQS event-source mapping per SQS-triggered function
-    HTTP API ........... API Gateway v2 payloads + JWT authorizer (infra.local.http_api)
-    SageMaker async .... InvokeEndpointAsync wire protocol → the container (infra.local.sagemaker_async)
+    HTTP API ........... API Gateway v2 payloads + JWT authorizer (infra.local.apigw)
+    SageMaker async .... InvokeEndpointAsync wire protocol → the container (infra.local.sagemaker)
     container .......... the inference server process, studio backend
     schedules .......... the sweeper, every few seconds
 
@@ -171,7 +171,7 @@ class LocalStack:
         return url
 
     def _start_sagemaker(self, template: dict[str, Any], resolver: LocalResolver, container_url: str) -> str:
-        from infra.local.sagemaker_async import SageMakerAsyncEmulator, endpoint_config_from_template
+        from infra.local.sagemaker import SageMakerAsyncEmulator, endpoint_config_from_template
 
         config = endpoint_config_from_template(template, resolver.resolve)
         emulator = SageMakerAsyncEmulator(
@@ -214,7 +214,7 @@ class LocalStack:
         return workers
 
     def _start_http_api(self, template: dict[str, Any], workers: dict[str, Any]) -> tuple[str, dict[str, str]]:
-        from infra.local.http_api import HttpApiEmulator, LocalJwt, routes_from_template
+        from infra.local.apigw import HttpApiEmulator, LocalJwt, routes_from_template
 
         jwt = LocalJwt.generate()
         api = HttpApiEmulator(routes_from_template(template), lambda fn, event: workers[fn].invoke(event), jwt)
@@ -236,7 +236,7 @@ def read_state(state_file: Path = STATE_FILE) -> dict[str, Any] | None:
 
 
 def token(state: dict[str, Any], user: str) -> str:
-    from infra.local.http_api import LocalJwt
+    from infra.local.apigw import LocalJwt
 
     return LocalJwt.from_json(state["jwt"]).token(user)
 

@@ -26,7 +26,7 @@ import pytest
 from moto import mock_aws
 
 from infra.aws_resources import create_table, function_environment
-from infra.local.http_api import (
+from infra.local.apigw import (
     MAX_PAYLOAD_BYTES,
     HttpApiEmulator,
     InvalidToken,

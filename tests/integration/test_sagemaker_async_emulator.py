@@ -26,7 +26,7 @@ from botocore.exceptions import ClientError, EndpointConnectionError
 
 from headshot.inference import SageMakerAsyncClient
 from headshot.service import InferenceNotification
-from infra.local.sagemaker_async import (
+from infra.local.sagemaker import (
     AsyncEndpointConfig,
     SageMakerAsyncEmulator,
     TemplateConfigError,
