@@ -13,7 +13,7 @@ CHECKOV_VERSION := 3.3.30
 # never pulls a CUDA build (several GB) onto a test machine.
 TORCH ?= torch==2.13.0
 
-.PHONY: venv demo test lint bench calibrate build clean
+.PHONY: venv demo test test-fast lint bench calibrate build clean
 
 $(DEV_STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "Python 3.11+ is required (none found on PATH)"; exit 1; }
@@ -40,9 +40,27 @@ venv: $(DEV_STAMP) $(MODELS_STAMP) $(TOOLS_STAMP)
 demo: $(DEV_STAMP) $(MODELS_STAMP)
 	$(BIN)/headshot demo $(PHOTOS)
 
-## make test: the whole suite (unit, integration, container, infra; ruff and mypy run as tests too)
+# One worker per core. loadfile keeps each test file on one worker, so a module's or a file's
+# expensive fixtures (the local stacks of tests/integration/test_pipeline.py, the Lambda build of
+# tests/infra/test_artifacts.py, the image venv of tests/container/test_image_env.py) are built once
+# and never by two workers at the same time.
+XDIST := -n auto --dist loadfile
+# The edit loop's tier: the unit tests (use cases on in-memory fakes), no real photos, nothing slow.
+FAST_MARKERS := not slow and not photos and not integration and not container and not infra
+
+## make test: the whole suite in parallel (unit, integration, container, infra; ruff and mypy run as tests too)
 test: $(DEV_STAMP) $(MODELS_STAMP) $(TOOLS_STAMP)
-	@$(BIN)/python -m pytest; rc=$$?; \
+	@$(BIN)/python -m pytest $(XDIST); rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: treating as a failure"; fi; exit $$rc
+
+## make test-fast: the edit loop (≤ 60 s): ruff on the Python files changed since HEAD, then the fast unit tests
+test-fast: $(DEV_STAMP) $(MODELS_STAMP)
+	@changed="$$( { git diff --name-only --diff-filter=d HEAD -- '*.py'; git ls-files --others --exclude-standard -- '*.py'; } | sort -u)"; \
+	if [ -n "$$changed" ]; then \
+		echo "ruff on $$(echo "$$changed" | wc -l) changed file(s)"; \
+		$(BIN)/ruff check $$changed && $(BIN)/ruff format --check $$changed || exit 1; \
+	fi
+	@$(BIN)/python -m pytest -q $(XDIST) -m "$(FAST_MARKERS)" tests/unit; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: treating as a failure"; fi; exit $$rc
 
 lint: $(DEV_STAMP)
