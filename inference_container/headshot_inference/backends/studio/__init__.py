@@ -8,7 +8,8 @@ Per photo (once, shared by its outputs; `prepare`):
 1. a levelled work canvas around the eyes (framing.Canvas);
 2. the person mask on it: selfie-segmenter prior + GrabCut + the face mesh (matte);
 3. the feasible frames (framing): no missing body, whole hair, bounded upscale;
-4. colour: white balance and levels under the skin guard; a jaw rim light healed.
+4. colour: white balance and levels under the skin guard; a rim light along the
+   face outline healed first (rim).
 
 Per output (`render_output`): the variant's frame (crop), the photo warped into it, the
 matte refined on the photo's edges, foreground colours re-estimated (no halo), mild skin
@@ -36,7 +37,7 @@ from headshot_inference.backends import (
     SourcePhoto,
     plan,
 )
-from headshot_inference.backends.studio import compose, matte
+from headshot_inference.backends.studio import compose, matte, rim
 from headshot_inference.backends.studio.framing import (
     EYE_DISTANCE,
     EYE_LINE,
@@ -158,7 +159,7 @@ def prepare(photo: SourcePhoto) -> Prepared:
     mesh = photo.face.mesh
     image = photo.image
     if mesh is not None:
-        image = compose.heal_jaw_rim(image, mesh, photo.face_scale, eye_distance)
+        image = rim.heal_rim_light(image, mesh, photo.face_scale, eye_distance)
 
     canvas = Canvas.around((left_eye + right_eye) / 2, eye_distance, roll, WORK_SIDE)
     pixels = _warp(image, canvas.from_photo, WORK_SIDE)

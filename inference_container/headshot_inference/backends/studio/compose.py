@@ -2,8 +2,6 @@
 
 - colour: a gentle white balance and levels stretch, backed off until the cheeks' ITA and
   CIEDE2000 stay within the skin guard of the photo's own: we never lighten skin;
-- healing: a bright rim light along the jaw (obama3: a white crescent under the jaw, lit
-  from behind) reads as a cut-out error once the backdrop is replaced; it is inpainted;
 - retouch: mild bilateral skin smoothing, eyes excluded;
 - backdrops: lit-backdrop gradients whose light direction and falloff differ per variant,
   or the photo's own background, filled and blurred (office_blur).
@@ -18,7 +16,6 @@ import numpy as np
 
 from headshot.color import delta_e_2000, ita_degrees
 from headshot.faces import cheek_lab
-from headshot.mesh import FaceMesh
 from headshot_inference.backends import OUTPUT_SIZE
 from headshot_inference.styles import OFFICE_BLUR, STUDIO_GRAY, STUDIO_WHITE
 
@@ -41,18 +38,6 @@ BACKDROPS: Final = {
 LIGHTS: Final = ((0.36, 1.6), (0.66, 0.9), (0.5, 2.4), (0.3, 1.0), (0.7, 1.8), (0.45, 1.2), (0.58, 2.0), (0.5, 1.4))
 # office_blur per variant: blur (share of the side) and how much the backdrop is dimmed.
 OFFICE_LOOKS: Final = ((1 / 96, 0.9), (1 / 48, 0.78), (1 / 64, 0.84), (1 / 128, 0.95))
-
-# Jaw rim healing, calibrated on obama3 (chin up, lit from behind: a grey-white crescent of
-# L* ~60-85 under a jaw whose skin has median L* 45, chroma 28): pixels in a band RIM_BAND
-# eye distances under the mesh's jawline, RIM_LIGHTER L* above the face's median skin,
-# below RIM_MAX_L (the bright room behind stays) and much greyer than skin are healed.
-RIM_BAND: Final = 0.45
-RIM_LIGHTER: Final = 12.0
-RIM_MAX_L: Final = 88.0
-RIM_CHROMA_SHARE: Final = 0.6
-# Only rim regions reaching within RIM_HUG eye distances of the jawline (a collar is further).
-RIM_HUG: Final = 0.08
-JAW: Final = (132, 58, 172, 136, 150, 149, 176, 148, 152, 377, 400, 378, 379, 365, 397, 288, 361)
 
 
 def colour_correction(mesh_free_points: np.ndarray, image: np.ndarray, person_pixels: np.ndarray) -> np.ndarray:
@@ -93,60 +78,6 @@ def colour_correction(mesh_free_points: np.ndarray, image: np.ndarray, person_pi
 def _lut(red: np.ndarray, green: np.ndarray, blue: np.ndarray) -> np.ndarray:
     table: np.ndarray = np.stack([red, green, blue], axis=-1).reshape(256, 1, 3).round().astype(np.uint8)
     return table
-
-
-def heal_jaw_rim(image: np.ndarray, mesh: FaceMesh, to_image: float, eye_distance: float) -> np.ndarray:
-    """`image` with a bright, grey rim under the jawline inpainted from the skin around it."""
-    jaw = mesh.points[list(JAW), :2] * to_image
-    oval = mesh.points[:, :2] * to_image
-    band = max(2, round(RIM_BAND * eye_distance))
-    hug_radius = max(1, round(RIM_HUG * eye_distance))
-    x0, y0 = np.floor(jaw.min(axis=0)).astype(int) - band
-    x1, y1 = np.ceil(jaw.max(axis=0)).astype(int) + band
-    x0, y0 = max(x0, 0), max(y0, 0)
-    x1, y1 = min(x1, image.shape[1]), min(y1, image.shape[0])
-    if x1 - x0 < 8 or y1 - y0 < 8:
-        return image
-    roi = image[y0:y1, x0:x1]
-    offset = np.array([x0, y0])
-    line = np.zeros(roi.shape[:2], np.uint8)
-    cv2.polylines(line, [np.round(jaw - offset).astype(np.int32)], False, 1, thickness=1)
-    # The band: within `band` px of the jawline and outside the face (below the jaw).
-    hull = cv2.convexHull(np.round(oval - offset).astype(np.int32))
-    face = np.zeros_like(line)
-    cv2.fillConvexPoly(face, hull, 1)
-    zone = (cv2.dilate(line, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * band + 1,) * 2)) > 0) & (face == 0)
-    lab = cv2.cvtColor(roi, cv2.COLOR_RGB2LAB).astype(np.float32)
-    lightness = lab[..., 0] * (100 / 255)
-    chroma = np.hypot(lab[..., 1] - 128, lab[..., 2] - 128)
-    skin = face > 0
-    if skin.sum() < 64:
-        return image
-    skin_l, skin_chroma = float(np.median(lightness[skin])), float(np.median(chroma[skin]))
-    rim = (
-        zone & (lightness > skin_l + RIM_LIGHTER) & (lightness < RIM_MAX_L) & (chroma < RIM_CHROMA_SHARE * skin_chroma)
-    )
-    # A rim light hugs the jaw; a white collar or the room behind starts further down.
-    hug = cv2.dilate(line, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * hug_radius + 1,) * 2)) > 0
-    _, labels = cv2.connectedComponents(rim.astype(np.uint8), connectivity=8)
-    hugging = np.unique(labels[hug & rim])
-    rim = np.isin(labels, hugging[hugging > 0])
-    if rim.sum() < 4:
-        return image
-    # Replace the rim's low frequencies by the surrounding skin's (normalised blur of the
-    # zone without the rim and without the room behind), keep its fine texture.
-    sigma = max(1.0, 0.1 * eye_distance)
-    soft = cv2.GaussianBlur(cv2.dilate(rim.astype(np.float32), np.ones((3, 3), np.uint8)), (0, 0), sigma / 4)
-    weight = (zone & ~rim & (lightness < RIM_MAX_L)).astype(np.float32)
-    pixels = roi.astype(np.float32)
-    num = cv2.GaussianBlur(pixels * weight[..., None], (0, 0), sigma)
-    den = cv2.GaussianBlur(weight, (0, 0), sigma)[..., None]
-    skin_around = num / np.maximum(den, 1e-3)
-    detail = pixels - cv2.GaussianBlur(pixels, (0, 0), sigma / 4)
-    m = np.clip(soft, 0, 1)[..., None] * (den > 0.05)
-    healed = image.copy()
-    healed[y0:y1, x0:x1] = np.clip(pixels * (1 - m) + (skin_around + detail) * m + 0.5, 0, 255).astype(np.uint8)
-    return healed
 
 
 def retouch(photo: np.ndarray, eye_x: float, eye_line: float, eye_distance: float) -> np.ndarray:
