@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from infra.aws_resources import TEMPLATE, create_table
+from infra.local.c2pa_test_chain import ThrowawayChain, generate_test_chain
 from infra.template_loader import load_template
 
 ACCOUNT: Final = "123456789012"
@@ -294,3 +295,15 @@ def create_all(
         CreatedResources(bucket, table, queue_urls, topic_arns, secret_arn, webhook_secret, lifecycle),
         resolver,
     )
+
+
+def create_content_credentials_secret(secretsmanager: Any, stack: str = STACK) -> tuple[str, ThrowawayChain]:
+    """The secret an operator passes as ContentCredentialsSecretArn, holding a throwaway chain.
+
+    The template takes the secret as a parameter (a real signing certificate cannot be made
+    by CloudFormation), so locally it is created here, from a chain generated per start:
+    the container signs exactly as on the endpoint, and verifiers call the signer untrusted.
+    """
+    chain = generate_test_chain()
+    arn = secretsmanager.create_secret(Name=f"{stack}-c2pa-signing", SecretString=chain.material.to_json())["ARN"]
+    return str(arn), chain
