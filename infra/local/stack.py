@@ -32,7 +32,14 @@ from typing import Any, Final
 import boto3
 
 from infra.aws_resources import REPO_ROOT, TEMPLATE
-from infra.local.resources import REGION, CreatedResources, LocalResolver, create_all, functions
+from infra.local.resources import (
+    REGION,
+    CreatedResources,
+    LocalResolver,
+    create_all,
+    create_content_credentials_secret,
+    functions,
+)
 from infra.template_loader import load_template
 
 log = logging.getLogger("headshot.local")
@@ -105,7 +112,12 @@ class LocalStack:
         template = load_template(TEMPLATE)
         created, resolver = create_all(clients, parameters=self.options.parameters)
 
-        container_url = self._start_container(aws_url)
+        c2pa_secret_arn, c2pa_chain = create_content_credentials_secret(clients["secretsmanager"])
+        # The throwaway root, for verifying demo outputs as trusted (docs/CONTENT_CREDENTIALS.md).
+        c2pa_root = self.options.state_file.parent / "c2pa-test-root.pem"
+        c2pa_root.parent.mkdir(parents=True, exist_ok=True)
+        c2pa_root.write_text(c2pa_chain.root_pem)
+        container_url = self._start_container(aws_url, c2pa_secret_arn)
         sagemaker_url = self._start_sagemaker(template, resolver, container_url)
         base_env = CREDENTIALS | {"AWS_ENDPOINT_URL": aws_url, "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": sagemaker_url,
                                   "POWERTOOLS_TRACE_DISABLED": "1", "PYTHONUNBUFFERED": "1"}  # fmt: skip
@@ -118,6 +130,7 @@ class LocalStack:
             "aws_endpoint_url": aws_url,
             "sagemaker_url": sagemaker_url,
             "container_url": container_url,
+            "c2pa_test_root": str(c2pa_root),
             "bucket": created.bucket,
             "table": created.table,
             "queues": created.queue_urls,
@@ -147,11 +160,12 @@ class LocalStack:
 
     # ---- parts ---------------------------------------------------------------------------
 
-    def _start_container(self, aws_url: str) -> str:
+    def _start_container(self, aws_url: str, c2pa_secret_arn: str) -> str:
         port = free_port()
         env = os.environ | CREDENTIALS | {
             "AWS_ENDPOINT_URL": aws_url, "SAGEMAKER_BIND_TO_PORT": str(port), "HEADSHOT_BIND_HOST": "127.0.0.1",
             "HEADSHOT_BACKEND": "studio", "HEADSHOT_MODEL_DIR": str(self.options.state_file.parent / "model"),
+            "HEADSHOT_C2PA_SECRET_ARN": c2pa_secret_arn,
             "PYTHONUNBUFFERED": "1",
         }  # fmt: skip
         (self.options.state_file.parent / "model").mkdir(parents=True, exist_ok=True)
