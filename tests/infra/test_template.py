@@ -138,7 +138,8 @@ def policy_statements(node: Any) -> Iterator[dict[str, Any]]:
 
 def render(template: dict[str, Any], parameters: dict[str, str]) -> tuple[dict[str, Any], LocalResolver]:
     """The template as CloudFormation deploys it with these parameters: conditions evaluated,
-    each Fn::If replaced by its chosen branch and AWS::NoValue removed. Other intrinsics stay;
+    resources whose Condition fails left out, each Fn::If replaced by its chosen branch and
+    AWS::NoValue removed. Other intrinsics stay;
     the returned resolver resolves them against the same parameters."""
     resolver = LocalResolver(template, parameters=parameters)
 
@@ -170,7 +171,12 @@ def render(template: dict[str, Any], parameters: dict[str, str]) -> tuple[dict[s
             return [item for item in (choose(i) for i in node) if item != no_value]
         return node
 
-    return {**template, "Resources": choose(template["Resources"])}, resolver
+    kept = {
+        name: resource
+        for name, resource in template["Resources"].items()
+        if "Condition" not in resource or holds({"Condition": resource["Condition"]})
+    }
+    return {**template, "Resources": choose(kept)}, resolver
 
 
 def run_tool(name: str, *args: str) -> subprocess.CompletedProcess[str]:
@@ -708,3 +714,28 @@ def test_uncompressed_model_data_is_an_s3_prefix(template: dict[str, Any]) -> No
         "s3:GetObject": ["arn:aws:s3:::models-bucket/headshot/v1/*"],
         "s3:ListBucket": ["arn:aws:s3:::models-bucket"],
     }
+
+
+def test_autoscaling_can_be_lifted_for_an_instance_type_change(template: dict[str, Any]) -> None:
+    # Given the endpoint's autoscaling resources
+    scaling = {
+        name
+        for name, resource in template["Resources"].items()
+        if resource["Type"].startswith("AWS::ApplicationAutoScaling::")
+        or resource["Properties"].get("MetricName") == "HasBacklogWithoutCapacity"
+    }
+    assert scaling == {
+        "InferenceScalableTarget",
+        "InferenceBacklogTargetTracking",
+        "InferenceScaleFromZero",
+        "InferenceHasBacklogWithoutCapacityAlarm",
+    }
+    parameters = {"InferenceImageUri": IMAGE, "ModelDataUrl": MODEL_ARCHIVE}
+    # When the template is rendered with the defaults, and with EndpointAutoScaling Disabled
+    enabled, _ = render(template, parameters)
+    disabled, _ = render(template, {**parameters, "EndpointAutoScaling": "Disabled"})
+    # Then they exist by default, and are all left out together for the first of the two deploys
+    # (none would point at a deregistered target), while the endpoint itself stays
+    assert scaling <= set(enabled["Resources"])
+    assert not scaling & set(disabled["Resources"])
+    assert {"InferenceEndpoint", "InferenceEndpointConfig"} <= set(disabled["Resources"])
