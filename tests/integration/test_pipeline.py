@@ -1,4 +1,4 @@
-"""The whole pipeline over real HTTP against the local stack (DESIGN.md §7, issue: local stack)."""
+"""The whole pipeline over real HTTP against the local stack (docs/ARCHITECTURE.md, "The local stack")."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ def portrait() -> bytes:
 
 
 def signature_ok(secret: str, headers: dict[str, str], body: bytes) -> bool:
-    """DESIGN.md §5 by hand, independent of headshot.webhooks."""
+    """docs/WEBHOOKS.md's signature by hand, independent of headshot.webhooks."""
     parts = dict(p.split("=", 1) for p in headers["Headshot-Signature"].split(","))
     expected = hmac.new(secret.encode(), f"{parts['t']}.".encode() + body, hashlib.sha256).hexdigest()
     return hmac.compare_digest(expected, parts["v1"])

@@ -1,7 +1,9 @@
-"""Every reason code of DESIGN.md §4 is produced by a real input (generated or a real photo)."""
+"""Every reason code (docs/REASON_CODES.md) is produced by a real input (generated or a real photo), and the
+documented lists are the code's."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,6 +16,7 @@ from headshot.faces import FaceAnalyzer, FaceMeasurement, load_models
 from headshot.mesh import load_mesh_model
 from headshot.reasons import Reason
 from headshot.settings import PhotoLimits
+from headshot_inference.fidelity import codes as output_codes
 from headshot_inference.segmentation import load_segmenter
 from tests.support import images
 from tests.support.defects import close_eyes, move_irises
@@ -239,3 +242,25 @@ def test_core_path_accepts_the_package_shipped_portrait(checker: PhotoChecker) -
         assert result.accepted, (fmt, _codes(result))
         assert result.metrics["format"] == fmt
         assert result.metrics["faces_detected"] == 1
+
+
+REASON_CODES_DOC = Path(__file__).resolve().parents[2] / "docs" / "REASON_CODES.md"
+
+
+def _documented_codes(section: str) -> list[str]:
+    """The codes in the first column of the table under ``## <section>`` of docs/REASON_CODES.md."""
+    text = REASON_CODES_DOC.read_text()
+    body = text.split(f"\n## {section}\n", 1)[1].split("\n## ", 1)[0]
+    return re.findall(r"^\| `([a-z_]+)` \|", body, flags=re.MULTILINE)
+
+
+def test_documented_photo_codes_are_the_codes_reasons_py_defines() -> None:
+    # Given the photo-check table of the docs / Then it lists every Reason once, and nothing else
+    documented = _documented_codes("Photo check codes")
+    assert sorted(documented) == sorted(reason.value for reason in Reason)
+    assert len(documented) == len(set(documented))
+
+
+def test_documented_output_codes_are_the_gates_codes_in_its_order() -> None:
+    # Given the output-code table of the docs / Then it is the gate's REASONS, in the gate's order
+    assert _documented_codes("Output codes") == list(output_codes.REASONS)

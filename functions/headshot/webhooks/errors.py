@@ -6,7 +6,10 @@ from enum import StrEnum
 
 
 class WebhookErrorCode(StrEnum):
-    """Stable codes for refused URLs (API 422 ``error.code``) and failed deliveries."""
+    """Stable codes for refused URLs and failed deliveries (a job's ``webhook_deliveries[].error_code``).
+
+    At job creation any refusal is the API's 422 ``invalid_webhook_url``; the message says which rule.
+    """
 
     INVALID_URL = "webhook_url_invalid"
     SCHEME_NOT_ALLOWED = "webhook_url_scheme_not_allowed"

@@ -276,7 +276,7 @@ class SageMakerAsyncEmulator:
         )
         filename = string_header(headers, H_FILENAME, "filename", 32, FILENAME)
 
-        # DESIGN.md §7: objects are named after the InferenceId, so a job's outputs are easy to find.
+        # Objects are named after the InferenceId, so a job's outputs are easy to find.
         name = inference_id
         output_location = join_location(self.config.s3_output_path, extension, filename or f"{name}.out")
         failure_location = (
