@@ -10,6 +10,7 @@ import pytest
 from moto.server import ThreadedMotoServer
 
 from headshot.checks import PhotoChecker
+from tests.fakes import FakeLambdaContext
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 FACES_DIR = Path(os.environ.get("HEADSHOT_TESTDATA_FACES", REPO_ROOT.parent / "shared" / "testdata" / "faces"))
@@ -32,6 +33,12 @@ def moto_endpoint() -> Iterator[str]:
     host, port = server.get_host_and_port()
     yield f"http://{host}:{port}"
     server.stop()
+
+
+@pytest.fixture
+def lambda_context() -> FakeLambdaContext:
+    """What Powertools reads of a Lambda context, for every handler test."""
+    return FakeLambdaContext()
 
 
 @pytest.fixture(scope="session")

@@ -11,8 +11,11 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from headshot.service import ApiError, ControlPlane
-from headshot.wiring import control_plane
+from api.errors import ApiError, status_of
+from api.requests import CreateJobBody, RegenerateBody, parse
+from headshot.jobs import JobError
+from headshot.usecases.list_styles import list_styles
+from headshot.wiring import ControlPlane, control_plane
 
 logger = Logger()
 tracer = Tracer()
@@ -34,21 +37,11 @@ def _owner() -> str:
     return subject
 
 
-def _body() -> dict[str, Any]:
-    raw = app.current_event.decoded_body or "{}"
-    try:
-        body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise ApiError(400, "invalid_json", "the request body is not valid JSON") from None
-    if not isinstance(body, dict):
-        raise ApiError(400, "invalid_request", "the request body must be a JSON object")
-    return body
-
-
 @app.post("/v1/jobs")
 @tracer.capture_method
 def create_job() -> Response[str]:
-    created = plane.create_job(_owner(), _body())
+    owner = _owner()
+    created = plane.create_job(owner, parse(CreateJobBody, app.current_event.decoded_body).command())
     metrics.add_metric(name="JobsCreated", unit=MetricUnit.Count, value=1)
     logger.info("job created", extra={"job_id": created["job_id"]})
     return _json(201, created)
@@ -71,17 +64,22 @@ def delete_job(job_id: str) -> Response[str]:
 @app.post("/v1/jobs/<job_id>/regenerate")
 @tracer.capture_method
 def regenerate(job_id: str) -> Response[str]:
-    return _json(202, plane.regenerate(_owner(), job_id, _body()))
+    owner = _owner()
+    return _json(202, plane.regenerate(owner, job_id, parse(RegenerateBody, app.current_event.decoded_body).command()))
 
 
 @app.get("/v1/styles")
 def styles() -> Response[str]:
-    return _json(200, plane.styles())
+    return _json(200, list_styles())
 
 
-@app.exception_handler(ApiError)  # type: ignore[untyped-decorator]
-def api_error(error: ApiError) -> Response[str]:
-    return _json(error.status, {"error": {"code": error.code, "message": error.message}})
+@app.exception_handler(JobError)  # type: ignore[untyped-decorator]
+def api_error(error: JobError) -> Response[str]:
+    status = status_of(error)
+    if status >= 500:
+        logger.exception("a domain error without an HTTP status")
+        return _json(500, {"error": {"code": "internal_error", "message": "something went wrong; try again"}})
+    return _json(status, {"error": {"code": error.code, "message": error.message}})
 
 
 @app.not_found

@@ -1,58 +1,26 @@
-"""The inference contract (DESIGN.md §6): request manifests and SageMaker asynchronous invocation."""
+"""The inference adapter: SageMaker asynchronous invocation, and SageMaker's notifications read
+into the use cases' InferenceNotification. The request and result documents are
+`headshot.contract`'s; the control plane writes them through `headshot.usecases.manifests`.
+"""
 
 from __future__ import annotations
 
 import json
-import zlib
-from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 import boto3
-import numpy as np
 from botocore.exceptions import BotoCoreError, ClientError
 
-from headshot.jobs import Job
+from headshot.usecases.ports import InferenceClient, InferenceNotification, InferenceUnavailable, Invocation
 
-
-class InferenceUnavailable(Exception):  # noqa: N818 - domain term
-    """The endpoint could not take the request now; the caller retries (the event is redelivered)."""
-
-
-@dataclass(frozen=True, slots=True)
-class Invocation:
-    inference_id: str
-    output_location: str
-    failure_location: str | None
-
-
-class InferenceClient(Protocol):
-    def invoke(self, input_location: str, inference_id: str) -> Invocation: ...
-
-
-def request_manifest(job: Job, bucket: str, photo_uris: list[str], output_prefix: str) -> dict[str, Any]:
-    """The request body the container receives (from S3, via SageMaker)."""
-    accepted = job.accepted_photos
-    embeddings = [p.embedding.tolist() for p in accepted if p.embedding is not None]
-    labs = [p.skin_lab for p in accepted if p.skin_lab is not None]
-    return {
-        "job_id": job.job_id,
-        "round": job.round,
-        "photos": photo_uris,
-        "styles": list(job.styles),
-        "variants": job.variants,
-        # Deterministic per job and round, so a retried invocation reproduces the same images.
-        "seed": zlib.crc32(f"{job.job_id}:{job.round}".encode()) & 0x7FFFFFFF,
-        "output_prefix": f"s3://{bucket}/{output_prefix}",
-        "reference": {
-            "embeddings": embeddings,
-            "embedding_mean": np.mean(np.array(embeddings), axis=0).tolist() if embeddings else None,
-            "skin_lab": np.mean(np.array(labs), axis=0).tolist() if labs else None,
-        },
-    }
-
-
-def encode_manifest(manifest: dict[str, Any]) -> bytes:
-    return json.dumps(manifest, separators=(",", ":")).encode()
+__all__ = [
+    "InferenceClient",
+    "InferenceNotification",
+    "InferenceUnavailable",
+    "Invocation",
+    "SageMakerAsyncClient",
+    "parse_notification",
+]
 
 
 class SageMakerAsyncClient:
@@ -81,3 +49,32 @@ class SageMakerAsyncClient:
             output_location=str(response["OutputLocation"]),
             failure_location=response.get("FailureLocation"),
         )
+
+
+def parse_notification(body: str) -> InferenceNotification | None:
+    """SageMaker's async notification from an SQS body: an SNS envelope (raw delivery off) or the
+    bare notification; None for anything else. Only the fields we rely on are read, defensively."""
+    try:
+        message = json.loads(body)
+        if isinstance(message, dict) and isinstance(message.get("Message"), str) and "TopicArn" in message:
+            message = json.loads(message["Message"])
+    except (ValueError, TypeError):
+        return None
+    if not isinstance(message, dict):
+        return None
+    inference_id = message.get("inferenceId")
+    status = message.get("invocationStatus")
+    if not isinstance(inference_id, str) or status not in ("Completed", "Failed"):
+        return None
+    response = message.get("responseParameters")
+    response = response if isinstance(response, dict) else {}
+    output = response.get("outputLocation")
+    failure = response.get("failureLocation") or message.get("failureLocation")
+    reason = message.get("failureReason")
+    return InferenceNotification(
+        inference_id=inference_id,
+        succeeded=status == "Completed",
+        output_location=output if isinstance(output, str) else None,
+        failure_location=failure if isinstance(failure, str) else None,
+        failure_reason=reason if isinstance(reason, str) else None,
+    )

@@ -10,9 +10,9 @@ signatures) and only until the job is deleted or expires.
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import datetime
-from typing import Any, Protocol, TypeVar
+from typing import Any
 
 import numpy as np
 from pynamodb.attributes import JSONAttribute, TTLAttribute, UnicodeAttribute, VersionAttribute
@@ -22,24 +22,9 @@ from pynamodb.models import Model
 
 from headshot.jobs import ACTIVE, Failure, Job, JobStatus, Photo, PhotoStatus, ResultImage, iso
 from headshot.reasons import Finding, Reason
+from headshot.usecases.ports import ConcurrentUpdate, JobStore, StoreUnavailable, update
 
-T = TypeVar("T")
-
-
-class ConcurrentUpdate(Exception):  # noqa: N818 - domain term
-    """The record changed since it was read; read again and retry."""
-
-
-class StoreUnavailable(Exception):  # noqa: N818 - domain term
-    """DynamoDB could not be reached or refused the request for a reason other than a condition."""
-
-
-class JobStore(Protocol):
-    def create(self, job: Job) -> None: ...
-    def get(self, job_id: str) -> Job | None: ...
-    def save(self, job: Job) -> None: ...
-    def count_active(self, owner_sub: str) -> int: ...
-    def stuck(self, status: JobStatus, before: datetime) -> Iterator[Job]: ...
+__all__ = ["ConcurrentUpdate", "DynamoJobStore", "JobStore", "StoreUnavailable", "update"]
 
 
 class ByOwner(GlobalSecondaryIndex["JobRecord"]):
@@ -78,7 +63,7 @@ class JobRecord(Model):
 
 
 class DynamoJobStore:
-    """JobStore on the table named in settings; ClientErrors become domain errors here."""
+    """The JobStore port on the table named in settings; ClientErrors become domain errors here."""
 
     def __init__(self, table_name: str) -> None:
         JobRecord.Meta.table_name = table_name
@@ -114,25 +99,6 @@ class DynamoJobStore:
     def stuck(self, status: JobStatus, before: datetime) -> Iterator[Job]:
         for record in JobRecord.by_status.query(status.value, JobRecord.updated_at < iso(before)):
             yield _from_record(record)
-
-
-def update(store: JobStore, job_id: str, change: Callable[[Job], T], attempts: int = 8) -> tuple[Job, T] | None:
-    """Read, apply `change`, write conditionally; on a concurrent write, re-read and retry.
-
-    Returns None when the job does not exist. `change` may raise a domain error, which
-    propagates unchanged (nothing is written).
-    """
-    for _ in range(attempts):
-        job = store.get(job_id)
-        if job is None:
-            return None
-        outcome = change(job)
-        try:
-            store.save(job)
-        except ConcurrentUpdate:
-            continue
-        return job, outcome
-    raise ConcurrentUpdate(f"job {job_id} kept changing during {attempts} attempts")
 
 
 def _translate(error: PutError) -> Exception:

@@ -1,4 +1,4 @@
-"""Jobs: the domain object, its forward-only status machine, and the public view of it.
+"""Jobs: the domain object and its forward-only status machine (the public view is `headshot.views`).
 
 Storage lives in `headshot.job_store` (PynamoDB); every change there is a conditional write
 on the version this object was read at, so the rules below hold under concurrency:
@@ -15,6 +15,7 @@ from typing import Any, Final
 
 import numpy as np
 
+from headshot.contract import S3Location, unknown_styles
 from headshot.policy import IdentityEvidence
 from headshot.reasons import Finding, Reason
 
@@ -49,12 +50,6 @@ TRANSITIONS: Final[dict[JobStatus, frozenset[JobStatus]]] = {
     JobStatus.REJECTED: frozenset({JobStatus.DELETED}),
     JobStatus.EXPIRED: frozenset({JobStatus.DELETED}),
     JobStatus.DELETED: frozenset(),
-}
-STYLES: Final[dict[str, tuple[str, str]]] = {
-    "studio_gray": ("Studio grey", "Soft grey gradient backdrop, even studio light."),
-    "studio_white": ("Studio white", "Clean white backdrop, bright and even."),
-    "studio_blue": ("Studio blue", "Deep blue backdrop, classic corporate portrait."),
-    "office_blur": ("Office", "Your own background, strongly blurred like a fast lens."),
 }
 MIN_ACCEPTED_PHOTOS: Final = 1
 
@@ -117,14 +112,6 @@ class Photo:
         if all(r.code != finding.code for r in self.reasons):
             self.reasons.append(finding)
         self.status = PhotoStatus.REJECTED
-
-    def to_public(self) -> dict[str, Any]:
-        return {
-            "photo_id": self.photo_id,
-            "status": self.status.value,
-            "reasons": [r.to_dict() for r in self.reasons],
-            "warnings": [w.to_dict() for w in self.warnings],
-        }
 
 
 @dataclass(slots=True)
@@ -230,7 +217,13 @@ class Job:
     def inference_object_keys(self) -> list[str]:
         """S3 keys of SageMaker's output and failure objects for every round."""
         locations = {*self.inference_objects, *([self.output_location] if self.output_location else [])}
-        return sorted(key for key in (loc[5:].partition("/")[2] for loc in locations if loc.startswith("s3://")) if key)
+        keys = set()
+        for location in locations:
+            try:
+                keys.add(S3Location.parse(location).key)
+            except ValueError:
+                continue  # not an object URI: nothing to erase
+        return sorted(keys)
 
     def can_become(self, status: JobStatus) -> bool:
         return status in TRANSITIONS[self.status]
@@ -272,38 +265,9 @@ class Job:
         codes = sorted({r.code.value for p in self.photos for r in p.reasons})
         return Failure("photos_rejected", f"not enough usable photos; reasons: {', '.join(codes) or 'none'}")
 
-    def to_public(self, result_urls: dict[str, tuple[str, str]] | None = None) -> dict[str, Any]:
-        """The GET /v1/jobs/{id} body (DESIGN.md §3); result_urls maps image_id -> (url, expires_at)."""
-        urls = result_urls or {}
-        return {
-            "job_id": self.job_id,
-            "status": self.status.value,
-            "created_at": iso(self.created_at),
-            "updated_at": iso(self.updated_at),
-            "styles": list(self.styles),
-            "variants": self.variants,
-            "round": self.round,
-            "client_reference": self.client_reference,
-            "photos": [p.to_public() for p in self.photos],
-            "results": [
-                {
-                    "image_id": r.image_id,
-                    "style": r.style,
-                    "url": urls[r.image_id][0],
-                    "expires_at": urls[r.image_id][1],
-                    "fidelity": r.fidelity,
-                }
-                for r in self.results
-                if r.image_id in urls
-            ],
-            "error": self.error.to_dict() if self.error else None,
-            "timeline": [{"status": s, "at": at} for s, at in self.history],
-            "webhook_deliveries": [{"event_id": event_id, **record} for event_id, record in self.deliveries.items()],
-        }
-
 
 def validate_styles(styles: list[str]) -> None:
-    unknown = [s for s in styles if s not in STYLES]
+    unknown = unknown_styles(styles)
     if unknown:
         raise JobError("unknown_style", f"unknown style(s): {', '.join(unknown)}; see GET /v1/styles")
 

@@ -1,16 +1,10 @@
-"""S3 layout and access: server-chosen keys, presigned POST/GET, and erasing a job.
+"""The data bucket on S3: presigned POST/GET, bounded reads, and erasing a job.
 
-Layout (template.yaml lifecycle rules expire each prefix):
-  uploads/{job_id}/{photo_id}            original upload (1-day backstop; deleted after validation)
-  photos/{job_id}/{photo_id}.jpg         normalised, EXIF-free copy kept for inference
-  requests/{job_id}/r{round}.json        inference request manifest
-  results/{job_id}/r{round}/{image}.png  generated headshots
-  async-output/…, async-failure/…        SageMaker's own output objects (exact keys on the job)
+The key layout is `headshot.usecases.layout`'s; this adapter implements the ObjectStorage port.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Final
 
@@ -19,61 +13,23 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from headshot.jobs import iso
+from headshot.usecases.layout import JOB_PREFIXES, parse_upload_key, photo_key, request_key, results_prefix, upload_key
+from headshot.usecases.ports import ObjectMissing, PresignedUpload, StorageError
 
-JOB_PREFIXES: Final = ("uploads/", "photos/", "requests/", "results/")
 UPLOAD_CONTENT_TYPE_PREFIX: Final = "image/"
 
-
-class StorageError(Exception):
-    """S3 failed in a way the caller should surface as a fault (and retry)."""
-
-
-class ObjectMissing(StorageError):  # noqa: N818 - domain term
-    pass
-
-
-def upload_key(job_id: str, photo_id: str) -> str:
-    return f"uploads/{job_id}/{photo_id}"
-
-
-def photo_key(job_id: str, photo_id: str) -> str:
-    return f"photos/{job_id}/{photo_id}.jpg"
-
-
-def request_key(job_id: str, round_number: int) -> str:
-    return f"requests/{job_id}/r{round_number}.json"
-
-
-def results_prefix(job_id: str, round_number: int) -> str:
-    return f"results/{job_id}/r{round_number}/"
-
-
-def parse_upload_key(key: str) -> tuple[str, str] | None:
-    """(job_id, photo_id) of an uploads/ key, or None for anything else."""
-    parts = key.split("/")
-    if len(parts) != 3 or parts[0] != "uploads" or not parts[1] or not parts[2]:
-        return None
-    return parts[1], parts[2]
-
-
-def split_s3_uri(uri: str) -> tuple[str, str]:
-    if not uri.startswith("s3://") or "/" not in uri[5:]:
-        raise ValueError(f"not an s3:// object URI: {uri!r}")
-    bucket, _, key = uri[5:].partition("/")
-    return bucket, key
-
-
-@dataclass(frozen=True, slots=True)
-class PresignedUpload:
-    url: str
-    fields: dict[str, str]
-    expires_at: str
-
-
-@dataclass(frozen=True, slots=True)
-class StoredObject:
-    body: bytes
-    content_length: int
+__all__ = [
+    "JOB_PREFIXES",
+    "ObjectMissing",
+    "PresignedUpload",
+    "S3Storage",
+    "StorageError",
+    "parse_upload_key",
+    "photo_key",
+    "request_key",
+    "results_prefix",
+    "upload_key",
+]
 
 
 class S3Storage:

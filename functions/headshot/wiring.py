@@ -1,7 +1,14 @@
-"""Builds the control plane from the environment: adapters are created once per process."""
+"""The composition root: the use cases built over the adapters, once per process.
+
+`build_control_plane` takes the ports (tests pass in-memory fakes or moto-backed adapters);
+`control_plane()` builds the production set from the environment.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
@@ -9,12 +16,26 @@ import boto3
 
 from headshot.inference import SageMakerAsyncClient
 from headshot.job_store import DynamoJobStore
-from headshot.service import ControlPlane, WebhookQueue, WebhookRequest
-from headshot.settings import get_control_plane_settings, get_settings
+from headshot.jobs import utcnow
+from headshot.settings import ControlPlaneSettings, PhotoLimits, get_control_plane_settings, get_settings
 from headshot.storage import S3Storage
+from headshot.usecases.create_job import CreateJob
+from headshot.usecases.delete_job import DeleteJob
+from headshot.usecases.deliver_webhook import DeliverWebhook
+from headshot.usecases.get_job import GetJob
+from headshot.usecases.inference_results import RecordResult
+from headshot.usecases.notifications import Notify, WebhookRequest
+from headshot.usecases.photo_intake import RecordUpload, default_checker
+from headshot.usecases.ports import InferenceClient, JobStore, ObjectStorage, PhotoChecker, WebhookQueue
+from headshot.usecases.regenerate_job import RegenerateJob
+from headshot.usecases.start_inference import StartInference
+from headshot.usecases.sweep import SweepJobs
+from headshot.webhooks import deliver
 
 
-class SqsWebhookQueue(WebhookQueue):
+class SqsWebhookQueue:
+    """WebhookQueue on SQS."""
+
     def __init__(self, queue_url: str, client: Any | None = None) -> None:
         self._url = queue_url
         self._sqs = client or boto3.client("sqs")
@@ -23,15 +44,63 @@ class SqsWebhookQueue(WebhookQueue):
         self._sqs.send_message(QueueUrl=self._url, MessageBody=request.to_message())
 
 
+@dataclass(frozen=True, slots=True)
+class ControlPlane:
+    """Every use case, ready to call; each handler uses the ones its function needs."""
+
+    settings: ControlPlaneSettings
+    clock: Callable[[], datetime]
+    create_job: CreateJob
+    get_job: GetJob
+    delete_job: DeleteJob
+    regenerate: RegenerateJob
+    start_inference: StartInference
+    record_upload: RecordUpload
+    record_result: RecordResult
+    sweep: SweepJobs
+    notify: Notify
+    deliver_webhook: DeliverWebhook
+
+
+def build_control_plane(
+    settings: ControlPlaneSettings,
+    store: JobStore,
+    storage: ObjectStorage,
+    photo_limits: PhotoLimits,
+    *,
+    inference: InferenceClient | None = None,
+    webhooks: WebhookQueue | None = None,
+    checker_factory: Callable[[], PhotoChecker] = default_checker,
+    send_webhook: Callable[..., Any] = deliver,
+    clock: Callable[[], datetime] = utcnow,
+) -> ControlPlane:
+    notify = Notify(webhooks, clock)
+    start = StartInference(store, storage, inference)
+    return ControlPlane(
+        settings=settings,
+        clock=clock,
+        create_job=CreateJob(settings, store, storage, photo_limits, clock),
+        get_job=GetJob(store, storage, clock),
+        delete_job=DeleteJob(store, storage, clock),
+        regenerate=RegenerateJob(store, storage, start, clock),
+        start_inference=start,
+        record_upload=RecordUpload(store, storage, photo_limits, start, notify, checker_factory, clock),
+        record_result=RecordResult(store, storage, notify, clock),
+        sweep=SweepJobs(settings, store, notify, clock),
+        notify=notify,
+        deliver_webhook=DeliverWebhook(settings, store, storage, send_webhook, clock),
+    )
+
+
 @lru_cache(maxsize=1)
 def control_plane() -> ControlPlane:
     settings = get_control_plane_settings()
     endpoint = settings.sagemaker_endpoint_name
-    return ControlPlane(
-        settings=settings,
-        store=DynamoJobStore(settings.jobs_table),
-        storage=S3Storage(settings.data_bucket),
-        photo_limits=get_settings().photo_limits,
+    return build_control_plane(
+        settings,
+        DynamoJobStore(settings.jobs_table),
+        S3Storage(settings.data_bucket),
+        get_settings().photo_limits,
         inference=(
             SageMakerAsyncClient(endpoint, settings.inference_request_ttl_s, settings.inference_invocation_timeout_s)
             if endpoint

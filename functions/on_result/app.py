@@ -11,8 +11,9 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from headshot.service import ControlPlane, InferenceNotification, ResultOutcome
-from headshot.wiring import control_plane
+from headshot.inference import parse_notification
+from headshot.usecases.inference_results import ResultOutcome
+from headshot.wiring import ControlPlane, control_plane
 
 logger = Logger()
 tracer = Tracer()
@@ -24,7 +25,7 @@ plane: ControlPlane = control_plane()
 
 @tracer.capture_method
 def record_handler(record: SQSRecord) -> None:
-    notification = InferenceNotification.parse(record.body)
+    notification = parse_notification(record.body)
     if notification is None:
         # Not a SageMaker notification we understand: retrying cannot help; it is logged and dropped.
         logger.warning("unrecognised inference notification", extra={"message_id": record.message_id})

@@ -17,9 +17,9 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from headshot.service import ControlPlane, UploadOutcome
-from headshot.storage import parse_upload_key
-from headshot.wiring import control_plane
+from headshot.usecases.layout import parse_upload_key
+from headshot.usecases.photo_intake import UploadOutcome
+from headshot.wiring import ControlPlane, control_plane
 
 logger = Logger()
 tracer = Tracer()

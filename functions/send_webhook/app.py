@@ -19,9 +19,10 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from headshot.service import ControlPlane, DeliveryState, WebhookRequest
 from headshot.settings import require
-from headshot.wiring import control_plane
+from headshot.usecases.deliver_webhook import DeliveryState
+from headshot.usecases.notifications import WebhookRequest
+from headshot.wiring import ControlPlane, control_plane
 
 logger = Logger()
 tracer = Tracer()

@@ -8,8 +8,7 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from headshot.service import ControlPlane
-from headshot.wiring import control_plane
+from headshot.wiring import ControlPlane, control_plane
 
 logger = Logger()
 tracer = Tracer()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any, Final
 
 import boto3
@@ -13,6 +15,27 @@ from headshot.job_store import DynamoJobStore
 from infra.aws_resources import create_table
 
 REGION: Final = "eu-west-1"
+EVENTS: Final = Path(__file__).parent / "fixtures" / "events"
+
+
+def event(name: str) -> Any:
+    """An event fixture (fixtures/events/NAME.json) as Lambda receives it."""
+    return json.loads((EVENTS / f"{name}.json").read_text())
+
+
+def sqs_event(bodies: list[str], queue: str = "Queue", attempt: int = 1, ids: list[str] | None = None,
+              receipts: list[str] | None = None) -> dict[str, Any]:  # fmt: skip
+    """An SQS batch of these bodies, one record each (fixtures/events/sqs_record.json)."""
+    records = []
+    for index, body in enumerate(bodies):
+        record = event("sqs_record")
+        record["messageId"] = ids[index] if ids else f"m{index}"
+        record["receiptHandle"] = receipts[index] if receipts else f"r{index}"
+        record["body"] = body
+        record["attributes"]["ApproximateReceiveCount"] = str(attempt)
+        record["eventSourceARN"] = record["eventSourceARN"].replace("QUEUE", queue)
+        records.append(record)
+    return {"Records": records}
 
 
 @pytest.fixture
@@ -37,26 +60,16 @@ BUCKET: Final = "headshot-data-test"
 TABLE: Final = "headshot-jobs-test"
 
 
-class FakeContext:
-    """The attributes Powertools reads from a Lambda context."""
-
-    function_name = "HeadshotFunction"
-    memory_limit_in_mb = 1024
-    invoked_function_arn = "arn:aws:lambda:eu-west-1:123456789012:function:HeadshotFunction"
-    aws_request_id = "req-test"
-
-
 @pytest.fixture
 def control_world(job_store: DynamoJobStore, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
-    """Bucket, webhook queue and secret in moto; a ControlPlane over them; a handler loader.
+    """Bucket, webhook queue and secret in moto; the use cases over them; a handler loader.
 
     `load(function_logical_id, module)` sets the function's environment exactly as
     template.yaml gives it (plus the local-stack loopback switch) and imports its handler.
     """
-    from headshot.service import ControlPlane
     from headshot.settings import ControlPlaneSettings, PhotoLimits
     from headshot.storage import S3Storage
-    from headshot.wiring import SqsWebhookQueue
+    from headshot.wiring import ControlPlane, SqsWebhookQueue, build_control_plane
     from infra.aws_resources import create_queue, function_environment
 
     s3 = boto3.client("s3", region_name=REGION)
@@ -97,7 +110,9 @@ def control_world(job_store: DynamoJobStore, monkeypatch: pytest.MonkeyPatch) ->
 
     def plane_for(logical_id: str) -> ControlPlane:
         settings = ControlPlaneSettings.from_env(environment(logical_id))
-        return ControlPlane(settings, job_store, S3Storage(BUCKET), PhotoLimits(), webhooks=SqsWebhookQueue(queue_url))
+        return build_control_plane(
+            settings, job_store, S3Storage(BUCKET), PhotoLimits(), webhooks=SqsWebhookQueue(queue_url)
+        )
 
     return {"s3": s3, "sqs": sqs, "queue_url": queue_url, "secret_arn": secret_arn, "load": load,
             "plane_for": plane_for, "store": job_store}  # fmt: skip

@@ -15,21 +15,15 @@ import pytest
 
 from headshot.job_store import DynamoJobStore
 from headshot.jobs import JobStatus
-from headshot.service import ControlPlane
 from headshot.settings import ControlPlaneSettings, PhotoLimits
 from headshot.storage import S3Storage
+from headshot.wiring import build_control_plane
 from infra.aws_resources import function_environment
+from tests.fakes import FakeLambdaContext
 from tests.unit.conftest import REGION
 
 EVENT = json.loads((Path(__file__).parent / "fixtures" / "events" / "http_api_request.json").read_text())
 BUCKET = "headshot-data-test"
-
-
-class FakeContext:
-    function_name = "ApiFunction"
-    memory_limit_in_mb = 512
-    invoked_function_arn = "arn:aws:lambda:eu-west-1:123456789012:function:ApiFunction"
-    aws_request_id = "req-1"
 
 
 def settings(**overrides: Any) -> ControlPlaneSettings:
@@ -51,7 +45,7 @@ def api(job_store: DynamoJobStore, monkeypatch: pytest.MonkeyPatch) -> Iterator[
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "1")
     module = importlib.import_module("api.app")
-    plane = ControlPlane(settings(), job_store, S3Storage(BUCKET), PhotoLimits(max_bytes=5_000_000))
+    plane = build_control_plane(settings(), job_store, S3Storage(BUCKET), PhotoLimits(max_bytes=5_000_000))
     monkeypatch.setattr(module, "plane", plane)
     yield module
 
@@ -67,7 +61,7 @@ def call(api: ModuleType, method: str, path: str, body: Any = None, sub: str | N
         claims.pop("sub")
     else:
         claims["sub"] = sub
-    response = api.lambda_handler(event, FakeContext())
+    response = api.lambda_handler(event, FakeLambdaContext())
     raw = response.get("body") or ""
     return response["statusCode"], json.loads(raw) if raw else None
 
@@ -230,7 +224,7 @@ def test_regenerate_starts_a_new_round_from_the_accepted_photos(
     from headshot.inference import SageMakerAsyncClient
     from headshot.jobs import PhotoStatus
 
-    plane = ControlPlane(
+    plane = build_control_plane(
         settings(), job_store, S3Storage(BUCKET), PhotoLimits(), inference=SageMakerAsyncClient("endpoint", 3600, 900)
     )
     monkeypatch.setattr(api, "plane", plane)

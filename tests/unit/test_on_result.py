@@ -3,22 +3,20 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from headshot.jobs import Job, JobStatus
-from headshot.service import ControlPlane
-from tests.unit.conftest import BUCKET, FakeContext
-
-FIXTURES = Path(__file__).parent / "fixtures" / "events"
+from headshot.usecases.create_job import NewJob
+from headshot.wiring import ControlPlane
+from tests.fakes import FakeLambdaContext
+from tests.unit.conftest import BUCKET, EVENTS, sqs_event
 
 
 def queued_job(world: dict[str, Any], webhook: str | None = "https://hooks.example.com/h") -> Job:
     plane: ControlPlane = world["plane_for"]("ApiFunction")
-    body = {"webhook_url": webhook} if webhook else {}
-    job_id = plane.create_job("user-alice", body)["job_id"]
+    job_id = plane.create_job("user-alice", NewJob(webhook_url=webhook))["job_id"]
     job = world["store"].get(job_id)
     job.transition(JobStatus.VALIDATING, plane.clock())
     job.start_round(plane.clock())
@@ -28,20 +26,8 @@ def queued_job(world: dict[str, Any], webhook: str | None = "https://hooks.examp
     return stored
 
 
-def sqs_event(bodies: list[str]) -> dict[str, Any]:
-    source = "arn:aws:sqs:eu-west-1:123456789012:InferenceResultsQueue"
-    return {
-        "Records": [
-            {"messageId": f"m{i}", "receiptHandle": f"r{i}", "body": body,
-             "attributes": {"ApproximateReceiveCount": "1"}, "messageAttributes": {}, "md5OfBody": "",
-             "eventSource": "aws:sqs", "eventSourceARN": source, "awsRegion": "eu-west-1"}
-            for i, body in enumerate(bodies)
-        ]
-    }  # fmt: skip
-
-
 def notification(kind: str, inference_id: str) -> str:
-    return (FIXTURES / f"sns_inference_{kind}.json").read_text().replace("INFERENCE_ID", inference_id)
+    return (EVENTS / f"sns_inference_{kind}.json").read_text().replace("INFERENCE_ID", inference_id)
 
 
 def manifest(job: Job, kept: list[bool]) -> bytes:
@@ -69,7 +55,9 @@ def test_success_completes_the_job_once(app: Any, control_world: dict[str, Any])
     control_world["s3"].put_object(Bucket=BUCKET, Key="async-output/7f1e2d3c.out", Body=manifest(job, [True, False]))
     body = notification("success", job.inference_id or "")
     # When the success notification arrives twice
-    assert app.lambda_handler(sqs_event([body, body]), FakeContext()) == {"batchItemFailures": []}
+    assert app.lambda_handler(sqs_event(queue="InferenceResultsQueue", bodies=[body, body]), FakeLambdaContext()) == {
+        "batchItemFailures": []
+    }
     # Then the job is completed with only the kept image, and one job.completed webhook is queued
     stored = control_world["store"].get(job.job_id)
     assert stored.status is JobStatus.COMPLETED and [r.image_id for r in stored.results] == ["img0"]
@@ -85,7 +73,10 @@ def test_failure_notification_fails_the_job_with_the_containers_code(app: Any, c
     job = queued_job(control_world)
     error = {"error": {"code": "insufficient_fidelity", "message": "no output looked enough like the person"}}
     control_world["s3"].put_object(Bucket=BUCKET, Key="async-failure/7f1e2d3c-error.out", Body=json.dumps(error))
-    app.lambda_handler(sqs_event([notification("failure", job.inference_id or "")]), FakeContext())
+    app.lambda_handler(
+        sqs_event(queue="InferenceResultsQueue", bodies=[notification("failure", job.inference_id or "")]),
+        FakeLambdaContext(),
+    )
     stored = control_world["store"].get(job.job_id)
     assert stored.status is JobStatus.FAILED
     assert (stored.error.code, stored.error.message) == ("insufficient_fidelity", error["error"]["message"])
@@ -94,7 +85,10 @@ def test_failure_notification_fails_the_job_with_the_containers_code(app: Any, c
 
 def test_failure_without_a_readable_body_gets_a_generic_code(app: Any, control_world: dict[str, Any]) -> None:
     job = queued_job(control_world)
-    app.lambda_handler(sqs_event([notification("failure", job.inference_id or "")]), FakeContext())
+    app.lambda_handler(
+        sqs_event(queue="InferenceResultsQueue", bodies=[notification("failure", job.inference_id or "")]),
+        FakeLambdaContext(),
+    )
     stored = control_world["store"].get(job.job_id)
     assert stored.status is JobStatus.FAILED and stored.error.code == "inference_failed"
     assert "ClientError" not in stored.error.message  # SageMaker's operator text is not shown to clients
@@ -103,7 +97,10 @@ def test_failure_without_a_readable_body_gets_a_generic_code(app: Any, control_w
 def test_result_with_nothing_kept_fails_the_job(app: Any, control_world: dict[str, Any]) -> None:
     job = queued_job(control_world)
     control_world["s3"].put_object(Bucket=BUCKET, Key="async-output/7f1e2d3c.out", Body=manifest(job, [False]))
-    app.lambda_handler(sqs_event([notification("success", job.inference_id or "")]), FakeContext())
+    app.lambda_handler(
+        sqs_event(queue="InferenceResultsQueue", bodies=[notification("success", job.inference_id or "")]),
+        FakeLambdaContext(),
+    )
     assert control_world["store"].get(job.job_id).error.code == "no_acceptable_output"
 
 
@@ -111,7 +108,10 @@ def test_out_of_order_and_unknown_notifications_change_nothing(app: Any, control
     # Given a job already completed in round 1 and now queued in round 2
     job = queued_job(control_world)
     control_world["s3"].put_object(Bucket=BUCKET, Key="async-output/7f1e2d3c.out", Body=manifest(job, [True]))
-    app.lambda_handler(sqs_event([notification("success", f"{job.job_id}-r1")]), FakeContext())
+    app.lambda_handler(
+        sqs_event(queue="InferenceResultsQueue", bodies=[notification("success", f"{job.job_id}-r1")]),
+        FakeLambdaContext(),
+    )
     plane = control_world["plane_for"]("OnResultFunction")
     current = control_world["store"].get(job.job_id)
     current.start_round(plane.clock())
@@ -125,7 +125,7 @@ def test_out_of_order_and_unknown_notifications_change_nothing(app: Any, control
         "not json at all",
         json.dumps({"hello": "world"}),
     ]
-    assert app.lambda_handler(sqs_event(bodies), FakeContext()) == {"batchItemFailures": []}
+    assert app.lambda_handler(sqs_event(bodies), FakeLambdaContext()) == {"batchItemFailures": []}
     # Then the round-2 job is untouched
     after = control_world["store"].get(job.job_id)
     assert (after.status, after.round, after.version) == (JobStatus.QUEUED, 2, version)
@@ -135,7 +135,7 @@ def test_raw_message_delivery_is_understood_too(app: Any, control_world: dict[st
     job = queued_job(control_world, webhook=None)
     control_world["s3"].put_object(Bucket=BUCKET, Key="async-output/7f1e2d3c.out", Body=manifest(job, [True]))
     raw = json.loads(notification("success", job.inference_id or ""))["Message"]
-    app.lambda_handler(sqs_event([raw]), FakeContext())
+    app.lambda_handler(sqs_event(queue="InferenceResultsQueue", bodies=[raw]), FakeLambdaContext())
     assert control_world["store"].get(job.job_id).status is JobStatus.COMPLETED
     assert webhook_messages(control_world) == []  # no webhook_url, no webhook
 
@@ -143,7 +143,7 @@ def test_raw_message_delivery_is_understood_too(app: Any, control_world: dict[st
 def test_result_pointing_outside_the_bucket_is_not_trusted(app: Any, control_world: dict[str, Any]) -> None:
     job = queued_job(control_world)
     body = notification("success", job.inference_id or "").replace(f"s3://{BUCKET}/async-output", "s3://elsewhere/x")
-    app.lambda_handler(sqs_event([body]), FakeContext())
+    app.lambda_handler(sqs_event(queue="InferenceResultsQueue", bodies=[body]), FakeLambdaContext())
     assert control_world["store"].get(job.job_id).error.code == "invalid_result"
 
 
@@ -155,9 +155,10 @@ def test_results_that_land_after_delete_are_erased(app: Any, control_world: dict
     result_key = f"results/{job.job_id}/r1/img0.png"
     control_world["s3"].put_object(Bucket=BUCKET, Key=result_key, Body=b"late")
     control_world["s3"].put_object(Bucket=BUCKET, Key="async-output/7f1e2d3c.out", Body=manifest(job, [True]))
-    assert app.lambda_handler(sqs_event([notification("success", job.inference_id or "")]), FakeContext()) == {
-        "batchItemFailures": []
-    }
+    assert app.lambda_handler(
+        sqs_event(queue="InferenceResultsQueue", bodies=[notification("success", job.inference_id or "")]),
+        FakeLambdaContext(),
+    ) == {"batchItemFailures": []}
     # Then nothing of the deleted job is left, and it stays deleted
     left = [o["Key"] for o in control_world["s3"].list_objects_v2(Bucket=BUCKET).get("Contents", [])]
     assert left == []

@@ -6,7 +6,6 @@ import copy
 import importlib
 import json
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -17,16 +16,16 @@ from headshot.checks import PhotoChecker
 from headshot.inference import InferenceClient, Invocation, SageMakerAsyncClient
 from headshot.job_store import DynamoJobStore
 from headshot.jobs import JobStatus, PhotoStatus
-from headshot.service import ControlPlane, WebhookRequest
 from headshot.settings import ControlPlaneSettings, PhotoLimits
 from headshot.storage import S3Storage
-from headshot.wiring import SqsWebhookQueue
+from headshot.usecases.create_job import NewJob
+from headshot.wiring import ControlPlane, SqsWebhookQueue, build_control_plane
 from infra.aws_resources import create_queue, function_environment
+from tests.fakes import FakeLambdaContext
 from tests.support import images
-from tests.unit.conftest import REGION
+from tests.unit.conftest import EVENTS, REGION
 
-FIXTURES = Path(__file__).parent / "fixtures" / "events"
-EVENT = json.loads((FIXTURES / "sqs_s3_upload.json").read_text())
+EVENT = json.loads((EVENTS / "sqs_s3_upload.json").read_text())
 BUCKET = "headshot-data-test"
 LIMIT = 2_000_000
 
@@ -41,13 +40,6 @@ class CountingInference:
     def invoke(self, input_location: str, inference_id: str) -> Invocation:
         self.calls.append((input_location, inference_id))
         return self.inner.invoke(input_location, inference_id)
-
-
-class FakeContext:
-    function_name = "OnUploadFunction"
-    memory_limit_in_mb = 2048
-    invoked_function_arn = "arn:aws:lambda:eu-west-1:123456789012:function:OnUploadFunction"
-    aws_request_id = "req-2"
 
 
 @pytest.fixture
@@ -69,7 +61,7 @@ def world(
     module = importlib.import_module("on_upload.app")
     settings = ControlPlaneSettings.from_env(environment | {"WEBHOOK_ALLOWED_HOSTS": "hooks.example.com"})
     inference = CountingInference(SageMakerAsyncClient("headshot-endpoint", 3600, 900))
-    plane = ControlPlane(
+    plane = build_control_plane(
         settings,
         job_store,
         S3Storage(BUCKET),
@@ -84,8 +76,9 @@ def world(
 
 def new_job(world: dict[str, Any], photos: int = 1) -> dict[str, Any]:
     plane: ControlPlane = world["plane"]
-    body = {"photo_count": photos, "webhook_url": "https://hooks.example.com/h"}
-    created: dict[str, Any] = plane.create_job("user-alice", body)
+    created: dict[str, Any] = plane.create_job(
+        "user-alice", NewJob(photo_count=photos, webhook_url="https://hooks.example.com/h")
+    )
     return created
 
 
@@ -107,7 +100,7 @@ def sqs_event(*keys: str) -> dict[str, Any]:
 
 
 def handle(world: dict[str, Any], *keys: str) -> dict[str, Any]:
-    response: dict[str, Any] = world["app"].lambda_handler(sqs_event(*keys), FakeContext())
+    response: dict[str, Any] = world["app"].lambda_handler(sqs_event(*keys), FakeLambdaContext())
     return response
 
 
@@ -233,17 +226,3 @@ def test_a_fault_fails_only_its_own_message(world: dict[str, Any], job_store: Dy
     assert response == {"batchItemFailures": [{"itemIdentifier": "msg-1"}]}
     stored = job_store.get(good["job_id"])
     assert stored is not None and stored.status is JobStatus.QUEUED
-
-
-def test_webhook_request_message_shape() -> None:
-    from headshot.webhooks import WebhookEventType
-
-    request = WebhookRequest("job_1", WebhookEventType.JOB_FAILED, "evt_1", "2026-11-21T05:00:00.000Z")
-    message = json.loads(request.to_message())
-    assert message == {
-        "job_id": "job_1",
-        "type": "job.failed",
-        "event_id": "evt_1",
-        "created_at": "2026-11-21T05:00:00.000Z",
-    }
-    assert WebhookRequest.from_message(request.to_message()) == request

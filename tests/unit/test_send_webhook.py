@@ -11,9 +11,12 @@ from typing import Any
 import pytest
 
 from headshot.jobs import JobStatus
-from headshot.service import ControlPlane
+from headshot.usecases.create_job import NewJob
+from headshot.webhooks import WebhookEventType
+from headshot.wiring import ControlPlane
 from infra.local.demo import WebhookReceiver
-from tests.unit.conftest import FakeContext
+from tests.fakes import FakeLambdaContext
+from tests.unit.conftest import sqs_event as sqs_batch
 
 SECRET = b"whsec_test_0123456789abcdef"
 
@@ -37,23 +40,18 @@ def app(control_world: dict[str, Any]) -> Any:
 def rejected_job_message(world: dict[str, Any], url: str) -> dict[str, Any]:
     """A job rejected for its photos, with its webhook request as the queue holds it."""
     plane: ControlPlane = world["plane_for"]("ApiFunction")
-    job_id = plane.create_job("user-alice", {"webhook_url": url})["job_id"]
+    job_id = plane.create_job("user-alice", NewJob(webhook_url=url))["job_id"]
     job = world["store"].get(job_id)
     job.fail(JobStatus.REJECTED, "photos_rejected", "not enough usable photos", plane.clock())
     world["store"].save(job)
-    plane.enqueue_webhook(job, __import__("headshot.webhooks").webhooks.WebhookEventType.JOB_REJECTED)
+    plane.notify(job, WebhookEventType.JOB_REJECTED)
     got = world["sqs"].receive_message(QueueUrl=world["queue_url"], MaxNumberOfMessages=1)
     message: dict[str, Any] = got["Messages"][0]
     return message
 
 
 def sqs_event(message: dict[str, Any], attempt: int) -> dict[str, Any]:
-    return {"Records": [{
-        "messageId": message["MessageId"], "receiptHandle": message["ReceiptHandle"], "body": message["Body"],
-        "attributes": {"ApproximateReceiveCount": str(attempt)}, "messageAttributes": {}, "md5OfBody": "",
-        "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:eu-west-1:123456789012:WebhookQueue",
-        "awsRegion": "eu-west-1",
-    }]}  # fmt: skip
+    return sqs_batch([message["Body"]], "WebhookQueue", attempt, [message["MessageId"]], [message["ReceiptHandle"]])
 
 
 def independent_signature_ok(headers: dict[str, str], body: bytes) -> bool:
@@ -65,7 +63,7 @@ def independent_signature_ok(headers: dict[str, str], body: bytes) -> bool:
 
 def test_delivery_is_signed_and_recorded(app: Any, control_world: dict[str, Any], receiver: Receiver) -> None:
     message = rejected_job_message(control_world, receiver.url)
-    assert app.lambda_handler(sqs_event(message, 1), FakeContext()) == {"batchItemFailures": []}
+    assert app.lambda_handler(sqs_event(message, 1), FakeLambdaContext()) == {"batchItemFailures": []}
     (headers, body), = receiver.deliveries  # fmt: skip
     event = json.loads(body)
     assert independent_signature_ok(headers, body)
@@ -83,9 +81,9 @@ def test_server_error_retries_with_the_same_event_id(
     receiver.statuses = [500, 503]
     message = rejected_job_message(control_world, receiver.url)
     # When the message is delivered on attempts 1, 2 and 3
-    first = app.lambda_handler(sqs_event(message, 1), FakeContext())
-    second = app.lambda_handler(sqs_event(message, 2), FakeContext())
-    third = app.lambda_handler(sqs_event(message, 3), FakeContext())
+    first = app.lambda_handler(sqs_event(message, 1), FakeLambdaContext())
+    second = app.lambda_handler(sqs_event(message, 2), FakeLambdaContext())
+    third = app.lambda_handler(sqs_event(message, 3), FakeLambdaContext())
     # Then the first two are reported failed (redelivered after a backoff), the third succeeds
     assert first["batchItemFailures"] == second["batchItemFailures"] == [{"itemIdentifier": message["MessageId"]}]
     assert third == {"batchItemFailures": []}
@@ -100,7 +98,7 @@ def test_out_of_attempts_records_the_failure_and_dead_letters(
     receiver.statuses = [500] * 20
     message = rejected_job_message(control_world, receiver.url)
     last = int(app.plane.settings.webhook_max_attempts)
-    response = app.lambda_handler(sqs_event(message, last), FakeContext())
+    response = app.lambda_handler(sqs_event(message, last), FakeLambdaContext())
     assert response["batchItemFailures"] == [{"itemIdentifier": message["MessageId"]}]  # → DLQ by redrive
     job_id = json.loads(message["Body"])["job_id"]
     (record,) = control_world["store"].get(job_id).deliveries.values()
@@ -110,7 +108,7 @@ def test_out_of_attempts_records_the_failure_and_dead_letters(
 def test_permanent_client_error_is_not_retried(app: Any, control_world: dict[str, Any], receiver: Receiver) -> None:
     receiver.statuses = [410]
     message = rejected_job_message(control_world, receiver.url)
-    assert app.lambda_handler(sqs_event(message, 1), FakeContext()) == {"batchItemFailures": []}
+    assert app.lambda_handler(sqs_event(message, 1), FakeLambdaContext()) == {"batchItemFailures": []}
     job_id = json.loads(message["Body"])["job_id"]
     (record,) = control_world["store"].get(job_id).deliveries.values()
     assert record["status"] == "failed" and record["http_status"] == 410
@@ -120,5 +118,5 @@ def test_deleted_job_gets_no_webhook(app: Any, control_world: dict[str, Any], re
     message = rejected_job_message(control_world, receiver.url)
     job_id = json.loads(message["Body"])["job_id"]
     control_world["plane_for"]("ApiFunction").delete_job("user-alice", job_id)
-    assert app.lambda_handler(sqs_event(message, 1), FakeContext()) == {"batchItemFailures": []}
+    assert app.lambda_handler(sqs_event(message, 1), FakeLambdaContext()) == {"batchItemFailures": []}
     assert receiver.deliveries == []

@@ -7,13 +7,14 @@ from datetime import timedelta
 from typing import Any
 
 from headshot.jobs import JobStatus
-from headshot.service import ControlPlane
-from tests.unit.conftest import FakeContext
+from headshot.usecases.create_job import NewJob
+from headshot.wiring import ControlPlane
+from tests.fakes import FakeLambdaContext
 
 
 def make_job(world: dict[str, Any], status: JobStatus, age: timedelta) -> str:
     plane: ControlPlane = world["plane_for"]("ApiFunction")
-    job_id: str = plane.create_job("user-" + status.value, {"webhook_url": "https://hooks.example.com/h"})["job_id"]
+    job_id: str = plane.create_job("user-" + status.value, NewJob(webhook_url="https://hooks.example.com/h"))["job_id"]
     job = world["store"].get(job_id)
     now = plane.clock()
     if status is not JobStatus.AWAITING_UPLOAD:
@@ -35,7 +36,7 @@ def test_stale_jobs_of_every_active_status_expire(control_world: dict[str, Any])
     fresh = [make_job(control_world, s, timedelta(minutes=1)) for s in stale]
     # When the sweeper runs
     app = control_world["load"]("SweeperFunction", "sweeper.app")
-    assert app.lambda_handler({"source": "aws.events"}, FakeContext()) == {"expired": 3}
+    assert app.lambda_handler({"source": "aws.events"}, FakeLambdaContext()) == {"expired": 3}
     # Then each stale job is expired with its reason and a job.expired webhook; fresh ones are untouched
     codes = {status: control_world["store"].get(job_id).error.code for status, job_id in stale.items()}
     assert codes == {
@@ -48,7 +49,7 @@ def test_stale_jobs_of_every_active_status_expire(control_world: dict[str, Any])
     got = control_world["sqs"].receive_message(QueueUrl=control_world["queue_url"], MaxNumberOfMessages=10)
     assert sorted(json.loads(m["Body"])["type"] for m in got["Messages"]) == ["job.expired"] * 3
     # And a second run finds nothing more to do
-    assert app.lambda_handler({}, FakeContext()) == {"expired": 0}
+    assert app.lambda_handler({}, FakeLambdaContext()) == {"expired": 0}
 
 
 def test_queued_job_within_its_inference_deadline_is_left_alone(control_world: dict[str, Any]) -> None:

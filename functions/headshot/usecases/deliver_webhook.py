@@ -1,0 +1,80 @@
+"""One webhook delivery attempt: signed, to a vetted target, recorded on the job when final."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from headshot.jobs import Job, JobStatus, iso, utcnow
+from headshot.settings import ControlPlaneSettings
+from headshot.usecases.access import public_job
+from headshot.usecases.create_job import webhook_policy
+from headshot.usecases.notifications import WebhookRequest
+from headshot.usecases.ports import JobStore, ObjectStorage, update
+from headshot.webhooks import DeliveryResult, build_event, deliver, retry_delay_seconds
+
+
+class DeliveryState(StrEnum):
+    DELIVERED = "delivered"
+    RETRY = "retry"
+    FAILED = "failed"  # recorded on the job; no more attempts help
+    DROPPED = "dropped"  # the job is gone, deleted, or has no webhook
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryOutcome:
+    state: DeliveryState
+    retry_after_s: int | None = None
+    result: DeliveryResult | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DeliverWebhook:
+    settings: ControlPlaneSettings
+    store: JobStore
+    storage: ObjectStorage
+    # The HTTP attempt itself (headshot.webhooks.deliver: SSRF-vetted, pinned); tests pass their own.
+    send: Callable[..., DeliveryResult] = deliver
+    clock: Callable[[], datetime] = utcnow
+
+    def __call__(self, request: WebhookRequest, attempt: int, secret: bytes) -> DeliveryOutcome:
+        """The caller turns RETRY into a delayed redelivery of the message."""
+        # 1. Only for a live job with a webhook, and only until delivered.
+        job = self.store.get(request.job_id)
+        if job is None or not job.webhook_url or job.status is JobStatus.DELETED:
+            return DeliveryOutcome(DeliveryState.DROPPED)
+        if job.deliveries.get(request.event_id, {}).get("status") == "delivered":
+            return DeliveryOutcome(DeliveryState.DELIVERED)
+        # 2. The body is the job as it is now, signed at send time.
+        now = self.clock()
+        body, headers = build_event(
+            request.event_id,
+            request.event_type,
+            public_job(job, self.storage, now),
+            request.created_at,
+            secret=secret,
+            timestamp=int(now.timestamp()),
+        )
+        result = self.send(job.webhook_url, body, headers, webhook_policy(self.settings))
+        # 3. Retry while it may help, with backoff; otherwise the outcome is recorded on the job.
+        final = result.ok or not result.retryable or attempt >= self.settings.webhook_max_attempts
+        if not final:
+            delay = retry_delay_seconds(attempt, base=self.settings.webhook_retry_base_s, jitter=random.Random())
+            return DeliveryOutcome(DeliveryState.RETRY, delay, result)
+        record = {
+            "type": request.event_type.value,
+            "status": "delivered" if result.ok else "failed",
+            "attempts": attempt,
+            "http_status": result.status,
+            "error_code": result.error_code,
+            "at": iso(now),
+        }
+
+        def note(current: Job) -> None:
+            current.deliveries[request.event_id] = record
+
+        update(self.store, request.job_id, note)
+        return DeliveryOutcome(DeliveryState.DELIVERED if result.ok else DeliveryState.FAILED, None, result)

@@ -1,0 +1,158 @@
+"""The ports the use cases need, and the errors adapters raise through them.
+
+Adapters (`headshot.job_store`, `headshot.storage`, `headshot.inference`, `headshot.wiring`)
+implement these; `tests/fakes.py` implements them in memory.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Protocol, TypeVar
+
+from headshot.jobs import Job, JobStatus
+from headshot.webhooks import WebhookEventType
+
+if TYPE_CHECKING:  # the image stack (Pillow, dlib) is loaded only by the validator function
+    from headshot.checks import PhotoCheck
+
+T = TypeVar("T")
+
+# ---- jobs ---------------------------------------------------------------------------------
+
+
+class ConcurrentUpdate(Exception):  # noqa: N818 - domain term
+    """The record changed since it was read; read again and retry."""
+
+
+class StoreUnavailable(Exception):  # noqa: N818 - domain term
+    """The store could not be reached or refused the request for a reason other than a condition."""
+
+
+class JobStore(Protocol):
+    def create(self, job: Job) -> None: ...
+    def get(self, job_id: str) -> Job | None: ...
+    def save(self, job: Job) -> None: ...
+    def count_active(self, owner_sub: str) -> int: ...
+    def stuck(self, status: JobStatus, before: datetime) -> Iterator[Job]: ...
+
+
+def update(store: JobStore, job_id: str, change: Callable[[Job], T], attempts: int = 8) -> tuple[Job, T] | None:
+    """Read, apply `change`, write conditionally; on a concurrent write, re-read and retry.
+
+    Returns None when the job does not exist. `change` may raise a domain error, which
+    propagates unchanged (nothing is written). Every state change goes through here, so
+    duplicate and out-of-order events find the job already moved on and change nothing.
+    """
+    for _ in range(attempts):
+        job = store.get(job_id)
+        if job is None:
+            return None
+        outcome = change(job)
+        try:
+            store.save(job)
+        except ConcurrentUpdate:
+            continue
+        return job, outcome
+    raise ConcurrentUpdate(f"job {job_id} kept changing during {attempts} attempts")
+
+
+# ---- objects ------------------------------------------------------------------------------
+
+
+class StorageError(Exception):
+    """The object store failed in a way the caller should surface as a fault (and retry)."""
+
+
+class ObjectMissing(StorageError):  # noqa: N818 - domain term
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class PresignedUpload:
+    url: str
+    fields: dict[str, str]
+    expires_at: str
+
+
+class ObjectStorage(Protocol):
+    """The data bucket; keys follow `headshot.usecases.layout`."""
+
+    @property
+    def bucket(self) -> str: ...
+    def presign_upload(self, key: str, max_bytes: int, now: datetime, expires_in: timedelta) -> PresignedUpload: ...
+    def presign_get(self, key: str, now: datetime, expires_in: timedelta) -> tuple[str, str]: ...
+    def head_size(self, key: str) -> int: ...
+    def read_limited(self, key: str, max_bytes: int) -> bytes: ...
+    def get_bytes(self, key: str) -> bytes: ...
+    def put(self, key: str, body: bytes, content_type: str) -> None: ...
+    def delete(self, keys: list[str]) -> int: ...
+    def erase_job(self, job_id: str, extra_keys: list[str], prefixes: tuple[str, ...] = ...) -> int: ...
+
+
+# ---- inference ----------------------------------------------------------------------------
+
+
+class InferenceUnavailable(Exception):  # noqa: N818 - domain term
+    """The endpoint could not take the request now; the caller retries (the event is redelivered)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Invocation:
+    inference_id: str
+    output_location: str
+    failure_location: str | None
+
+
+class InferenceClient(Protocol):
+    def invoke(self, input_location: str, inference_id: str) -> Invocation: ...
+
+
+@dataclass(frozen=True, slots=True)
+class InferenceNotification:
+    """What an inference notification says, whatever carried it (the adapter parses SageMaker's)."""
+
+    inference_id: str
+    succeeded: bool
+    output_location: str | None
+    failure_location: str | None
+    failure_reason: str | None
+
+
+# ---- webhooks and photos ------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookRequest:
+    """A message for the webhook queue; the sender renders the body from the job at send time."""
+
+    job_id: str
+    event_type: WebhookEventType
+    event_id: str
+    created_at: str
+
+    def to_message(self) -> str:
+        return json.dumps(
+            {"job_id": self.job_id, "type": self.event_type.value, "event_id": self.event_id,
+             "created_at": self.created_at}
+        )  # fmt: skip
+
+    @classmethod
+    def from_message(cls, body: str) -> WebhookRequest:
+        message = json.loads(body)
+        return cls(
+            str(message["job_id"]), WebhookEventType(message["type"]), str(message["event_id"]),
+            str(message["created_at"]),
+        )  # fmt: skip
+
+
+class WebhookQueue(Protocol):
+    """Where webhook requests go (an SQS adapter in production)."""
+
+    def send(self, request: WebhookRequest) -> None: ...
+
+
+class PhotoChecker(Protocol):
+    def check_bytes(self, data: bytes, file: str, *, keep_normalised: bool = ...) -> PhotoCheck: ...
