@@ -739,3 +739,21 @@ def test_autoscaling_can_be_lifted_for_an_instance_type_change(template: dict[st
     assert scaling <= set(enabled["Resources"])
     assert not scaling & set(disabled["Resources"])
     assert {"InferenceEndpoint", "InferenceEndpointConfig"} <= set(disabled["Resources"])
+
+
+def test_runbook_lists_every_stack_parameter_with_its_default(template: dict[str, Any]) -> None:
+    # Given the parameter table of the runbook's `sam deploy` section (rows "| `Name` | default | ... |")
+    runbook = (REPO_ROOT / "docs" / "RUNBOOK.md").read_text(encoding="utf-8")
+    section = runbook.split("\n## 5. `sam deploy`\n", 1)[1].split("\n## ", 1)[0]
+    rows = [
+        [cell.strip() for cell in line.strip().strip("|").split("|")]
+        for line in section.splitlines()
+        if line.startswith("| `")
+    ]
+    documented = {row[0].strip("`"): row[1].strip("`") for row in rows}
+    # Then it names exactly the template's parameters, each with the template's default
+    expected = {
+        name: "required" if "Default" not in spec else (str(spec["Default"]) or "empty")
+        for name, spec in template["Parameters"].items()
+    }
+    assert documented == expected
