@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from PIL import Image
 
 pytestmark = [
     pytest.mark.container,
@@ -46,14 +47,20 @@ from headshot_inference.backends import (  # noqa: E402
     OUTPUT_SIZE,
     SourcePhoto,
     plan,
+    studio,
 )
 from headshot_inference.backends.diffusion import (  # noqa: E402
     RECIPE_FILE,
     DiffusionBackend,
     NonCommercialAdapterError,
     Recipe,
+    Strength,
     default_recipe,
 )
+from headshot_inference.backends.diffusion.identity import aligned_face, face_embeds  # noqa: E402
+from headshot_inference.backends.diffusion.paste import paste_mask  # noqa: E402
+from headshot_inference.backends.diffusion.pipeline import upcasts_vae  # noqa: E402
+from headshot_inference.backends.diffusion.regions import RegionHold, region_masks, start_steps, strength_map  # noqa: E402
 from headshot_inference.styles import STUDIO_BLUE, STUDIO_GRAY  # noqa: E402
 from tests.support.images import astronaut, encode  # noqa: E402
 
@@ -169,7 +176,8 @@ def _few_step_lora(unet: Any, path: Path) -> None:
 def _recipe(**changes: Any) -> dict[str, Any]:
     """The default recipe (IP-Adapter Plus Face and all), shrunk to 64 px and 2 steps."""
     recipe: dict[str, Any] = default_recipe()
-    recipe.update(resolution=SIDE, steps=2, strength=1.0, batch_size=4)
+    # No warm-up by default (each load would render one more batch); one test turns it on.
+    recipe.update(resolution=SIDE, steps=2, strength=1.0, batch_size=4, warmup=False)
     recipe["few_step"].update(steps=2, strength=1.0)
     # The tiny tokenizer spells words letter by letter: short prompts stay within 77 tokens.
     for style, entry in recipe["styles"].items():
@@ -348,7 +356,8 @@ def test_one_image_per_style_and_variant_at_output_size(rendered: list[Any], pho
     for image in rendered:
         assert image.image.shape == (OUTPUT_SIZE, OUTPUT_SIZE, 3)
         assert image.image.dtype == np.uint8
-        assert image.digital_source_type == DST_TRAINED_ALGORITHMIC_MEDIA
+        # (the default recipe pastes the person's own face back: a composite)
+        assert image.digital_source_type == DST_COMPOSITE_WITH_TRAINED_ALGORITHMIC_MEDIA
         assert image.image.std() > 0  # a real picture, not a constant fill
 
 
@@ -396,7 +405,9 @@ def test_info_describes_how_images_were_made(backend: DiffusionBackend) -> None:
     # Then it names the recipe's pipeline, sampler settings, adapter, precision and attention
     assert info["pipeline"] == "StableDiffusionXLImg2ImgPipeline"
     assert info["scheduler"] == "DPMSolverMultistepScheduler"
-    assert (info["steps"], info["guidance"], info["strength"], info["resolution"]) == (2, 5.0, 1.0, SIDE)
+    assert (info["steps"], info["guidance"], info["resolution"]) == (2, 5.0, SIDE)
+    assert info["strength"] == {"face": 1.0, "hair": 1.0, "body": 1.0, "backdrop": 1.0}
+    assert (info["paste_face"], info["vae"], info["vae_upcast"], info["compiled"]) == (True, "vae", False, False)
     assert info["identity_adapter"] == "ip_adapter:ip-adapter-plus-face_sdxl_vit-h.safetensors"
     assert info["few_step"] is False
     assert (info["dtype"], info["device"], info["attention"]) == ("float32", "cpu", "sdpa")
@@ -425,15 +436,30 @@ def test_identity_adapter_is_loaded_and_conditions_the_image(
 def test_inpainting_recipe_keeps_the_face_and_says_composite(
     model_dir: Path, photos: list[SourcePhoto], tmp_path: Path
 ) -> None:
-    # Given a recipe naming the SDXL inpainting pipeline
-    recipe = _recipe(pipeline="StableDiffusionXLInpaintPipeline")
+    # Given a recipe naming the SDXL inpainting pipeline (its mask from the region strengths)
+    recipe = _recipe(pipeline="StableDiffusionXLInpaintPipeline", strength={"face": 0.0, "hair": 0.0})
     inpaint = DiffusionBackend(variant_dir(model_dir, tmp_path / "inpaint", recipe), device="cpu")
     inpaint.load()
     # When it renders
     images = inpaint.generate(photos, [STUDIO_GRAY], 1, 1)
-    # Then the output is a composite of the photo and generated pixels, and says so
-    assert images[0].image.shape == (OUTPUT_SIZE, OUTPUT_SIZE, 3)
+    # Then the output keeps the framing's face pixels, and says it is a composite
+    _, framed = inpaint.frame(photos, [STUDIO_GRAY], 1, 1)
+    core = paste_mask(framed[0].face, framed[0].person, inpaint.recipe.paste_face.feather) >= 0.999
+    assert np.abs(images[0].image[core].astype(int) - framed[0].image[core].astype(int)).max() <= 1
     assert images[0].digital_source_type == DST_COMPOSITE_WITH_TRAINED_ALGORITHMIC_MEDIA
+
+
+def test_without_paste_back_the_output_is_labelled_generated(
+    model_dir: Path, photos: list[SourcePhoto], tmp_path: Path
+) -> None:
+    # Given a recipe that turns the face paste-back off
+    recipe = _recipe()
+    recipe["paste_face"]["enabled"] = False
+    plain = DiffusionBackend(variant_dir(model_dir, tmp_path / "nopaste", recipe), device="cpu")
+    plain.load()
+    # When it renders, Then every pixel came from the model and the label says so
+    images = plain.generate(photos, [STUDIO_GRAY], 1, 1)
+    assert images[0].digital_source_type == DST_TRAINED_ALGORITHMIC_MEDIA
 
 
 @pytest.mark.skipif(importlib.util.find_spec("peft") is None, reason="few-step LoRA loading needs peft")
@@ -456,6 +482,239 @@ def test_few_step_mode_fuses_the_lora_and_uses_its_sampling(
     fused_weight = fast.pipeline.unet.down_blocks[1].attentions[0].transformer_blocks[0].attn1.to_q.weight
     assert not torch.equal(base_weight, fused_weight)
     assert images[0].shape == (OUTPUT_SIZE, OUTPUT_SIZE, 3)
+
+
+# ---------------------------------------------------------------------------------------
+# the recipe's steps: framing, regions, identity, paste-back, batching, warm-up, VAE
+
+
+def test_face_pixels_are_the_persons_own_after_generation(
+    backend: DiffusionBackend, photos: list[SourcePhoto], rendered: list[Any]
+) -> None:
+    # Given the request rendered with the default recipe (face paste-back on)
+    styles, variants, seed = REQUEST
+    # When each output is compared with the framing it started from
+    _, framed = backend.frame(photos, styles, variants, seed)
+    feather = backend.recipe.paste_face.feather
+    for image, start in zip(rendered, framed, strict=True):
+        core = paste_mask(start.face, start.person, feather) >= 0.999
+        face_area = np.pi * 0.8 * 1.15 * start.face.eye_distance**2
+        # Then inside the pasted region, less the feather, the pixels are the framing's own
+        assert core.sum() > 0.5 * face_area
+        diff = np.abs(image.image[core].astype(int) - start.image[core].astype(int))
+        assert diff.max() <= 1
+        # and the backdrop, far from the face, was really redrawn
+        backdrop = start.person < 0.01
+        assert np.abs(image.image[backdrop].astype(int) - start.image[backdrop].astype(int)).mean() > 10
+
+
+def test_the_start_is_the_segmented_photo_over_the_styles_backdrop(
+    backend: DiffusionBackend, photos: list[SourcePhoto]
+) -> None:
+    # Given the best photo's studio preparation (its own background, filled behind the person)
+    prepared = studio.prepare(photos[0])
+    old_background = studio.layers(prepared, 0).old_background
+    # When the backend frames one output in gray and one in blue
+    source, (gray, blue) = backend.frame(photos, [STUDIO_GRAY, STUDIO_BLUE], 1, 7)
+    assert source == 0
+    # Then the person (inside the matte) is the same pixels in both (up to each output's
+    # half-level dither and the 1% of backdrop a 0.99 matte lets through)
+    person = gray.person > 0.99
+    assert np.abs(gray.image[person].astype(int) - blue.image[person].astype(int)).max() <= 2
+    # and outside the matte the backdrop is the style's, not the photo's
+    outside = gray.person < 0.01
+    assert outside.mean() > 0.2
+    for framed in (gray, blue):
+        assert np.abs(framed.image[outside].astype(float) - old_background[outside]).mean() > 20
+    blue_rgb = blue.image[outside].astype(float).mean(axis=0)
+    gray_rgb = gray.image[outside].astype(float).mean(axis=0)
+    assert blue_rgb[2] > blue_rgb[0] + 20
+    assert np.ptp(gray_rgb) < 15
+
+
+def test_each_region_gets_its_own_strength(backend: DiffusionBackend, photos: list[SourcePhoto]) -> None:
+    # Given a framing and strengths that differ per region
+    _, (framed,) = backend.frame(photos, [STUDIO_GRAY], 1, 3)
+    strength = Strength(face=0.1, hair=0.3, body=0.6, backdrop=0.9)
+    masks = region_masks(framed)
+    # When the strength map is built with the hair redrawn, and with the hair kept
+    redrawn = strength_map(framed, strength, False, OUTPUT_SIZE)
+    kept = strength_map(framed, strength, True, OUTPUT_SIZE)
+    # Then the face centre, the hair, the body and the backdrop each carry their region's strength
+    face = framed.face
+    centre = (round(face.eye_y + 0.5 * face.eye_distance), round(face.eye_x))
+    assert masks["face"][centre] > 0.99 and redrawn[centre] == pytest.approx(0.1, abs=0.01)
+    for region, value in (("hair", 0.3), ("body", 0.6), ("backdrop", 0.9)):
+        where = masks[region] > 0.99
+        assert where.sum() > 1000, region
+        assert np.allclose(redrawn[where], value, atol=0.01), region
+    # and a style that keeps the hair holds it like the face
+    hair = masks["hair"] > 0.99
+    assert np.allclose(kept[hair], 0.1, atol=0.01)
+
+
+def test_region_hold_starts_every_pixel_at_its_own_step() -> None:
+    # Given 10 scheduler steps, start latents, and pixels of strength 0, 0.5 and 1
+    steps = 10
+    strengths = np.array([[0.0, 0.5, 1.0]], np.float32)
+    start = torch.from_numpy(start_steps(strengths, steps))[None, None]
+    init = torch.randn(1, 4, 1, 3, generator=torch.Generator().manual_seed(0))
+    noise = torch.randn(1, 4, 1, 3, generator=torch.Generator().manual_seed(1))
+
+    def run(denoiser_seed: int) -> list[Any]:
+        """The img2img loop at strength 1 with a random 'UNet': latents after each step."""
+        scheduler = diffusers.DPMSolverMultistepScheduler(use_karras_sigmas=True)
+        scheduler.set_timesteps(steps)
+        scheduler.set_begin_index(0)
+        pipe = type("Pipe", (), {"scheduler": scheduler})()
+        hold = RegionHold(init, noise, start, 0)
+        latents = scheduler.add_noise(init, torch.randn(1, 4, 1, 3), scheduler.timesteps[:1])
+        unet = torch.Generator().manual_seed(denoiser_seed)
+        trace = []
+        for i, t in enumerate(scheduler.timesteps):
+            latents = scheduler.step(torch.randn(1, 4, 1, 3, generator=unet), t, latents).prev_sample
+            latents = hold(pipe, i, t, {"latents": latents})["latents"]
+            trace.append(latents.clone())
+        return trace
+
+    # When the loop runs with two different denoisers
+    a, b = run(2), run(3)
+    # Then the strength-1 pixel follows the denoiser from the first step
+    assert not torch.allclose(a[0][..., 2], b[0][..., 2])
+    # the strength-0.5 pixel is held until its step 5 and follows the denoiser after it
+    assert torch.equal(a[3][..., 1], b[3][..., 1])
+    assert not torch.allclose(a[5][..., 1], b[5][..., 1])
+    # and the strength-0 pixel ends exactly as the start latent
+    assert torch.equal(a[-1][..., 0], init[..., 0])
+    assert not torch.equal(a[-1][..., 1], init[..., 1])
+
+
+def test_identity_is_the_mean_of_every_accepted_photos_embedding(
+    backend: DiffusionBackend, photos: list[SourcePhoto], checker: PhotoChecker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given two accepted photos of the person (the second mirrored: another embedding)
+    mirrored = checker.check_bytes(
+        encode(astronaut().transpose(Image.Transpose.FLIP_LEFT_RIGHT)), "mirrored.png", keep_normalised=True
+    )
+    assert mirrored.accepted and mirrored.face is not None and mirrored.photo is not None
+    assert mirrored.photo.normalised is not None
+    image = np.asarray(mirrored.photo.normalised.convert("RGB"))
+    two = [
+        *photos,
+        SourcePhoto("mirrored.png", image, mirrored.face, image.shape[1] / mirrored.photo.analysis.shape[1]),
+    ]
+    pipe = backend.pipeline
+    with torch.inference_mode():
+        each = [face_embeds(pipe, [aligned_face(photo)])[0] for photo in two]
+    assert not torch.allclose(each[0], each[1], atol=1e-3)
+    # When a job renders from both, with the pipeline's arguments recorded
+    calls = _record_calls(monkeypatch, type(pipe))
+    backend.generate(two, [STUDIO_GRAY], 2, 5)
+    # Then every output's identity embedding is the mean of the two photos' embeddings
+    (call,) = calls
+    embeds = call["ip_adapter_image_embeds"][0]
+    positive = embeds[embeds.shape[0] // 2 :]  # CFG: negatives first
+    expected = (each[0] + each[1]) / 2
+    assert positive.shape[0] == 2
+    for row in positive:
+        torch.testing.assert_close(row[0], expected[0], atol=1e-5, rtol=1e-4)
+
+
+def test_all_variants_of_a_style_share_one_pipeline_call(
+    backend: DiffusionBackend, photos: list[SourcePhoto], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given the shared backend (batch size 4) and its pipeline's calls recorded
+    calls = _record_calls(monkeypatch, type(backend.pipeline))
+    # When two styles of three variants are generated
+    backend.generate(photos, [STUDIO_GRAY, STUDIO_BLUE], 3, 11)
+    # Then there is one call per style, with all of its variants
+    assert len(calls) == 2
+    for call, style in zip(calls, ("studio gray", "studio blue"), strict=True):
+        assert call["prompt"] == [style] * 3
+
+
+def test_warm_up_runs_a_generation_inside_load(
+    model_dir: Path, photos: list[SourcePhoto], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a recipe with warm-up on, and the pipeline's calls recorded
+    calls = _record_calls(monkeypatch, diffusers.StableDiffusionXLImg2ImgPipeline)
+    warm = DiffusionBackend(variant_dir(model_dir, tmp_path / "warm", _recipe(warmup=True)), device="cpu")
+    # When the backend loads
+    warm.load()
+    # Then one full batch was generated before load() returned (on CUDA with compile, two)
+    assert [len(call["prompt"]) for call in calls] == [4]
+    assert warm.info["warmup_s"] > 0
+    # and a request adds its own call only
+    warm.generate(photos, [STUDIO_GRAY], 1, 1)
+    assert len(calls) == 2
+
+
+def test_unet_and_vae_are_channels_last(backend: DiffusionBackend) -> None:
+    # Given the loaded backend (channels_last on by default)
+    pipe = backend.pipeline
+    # Then convolution weights are laid out channels-last
+    for conv in (pipe.unet.conv_in.weight, pipe.vae.decoder.conv_in.weight):
+        assert conv.is_contiguous(memory_format=torch.channels_last)
+        assert not conv.is_contiguous()
+
+
+def test_an_fp16_safe_vae_folder_replaces_the_vae(model_dir: Path, tmp_path: Path) -> None:
+    # Given an alternative VAE folder (different weights, force_upcast false, as the fp16-fix ships)
+    target = variant_dir(model_dir, tmp_path / "vaefix", None)
+    vae = diffusers.AutoencoderKL.from_pretrained(str(model_dir / "vae"))
+    assert vae.config.force_upcast is True
+    with torch.no_grad():
+        vae.decoder.conv_out.bias.fill_(0.25)
+    vae.register_to_config(force_upcast=False)
+    vae.save_pretrained(str(target / "vae_fp16_fix"))
+    recipe = _recipe(vae={"subfolder": "vae_fp16_fix"})
+    _write_recipe(target, recipe)
+    # When the backend loads it
+    fixed = DiffusionBackend(target, device="cpu")
+    fixed.load()
+    # Then the pipeline decodes with that VAE, not with vae/
+    assert torch.all(fixed.pipeline.vae.decoder.conv_out.bias == 0.25)
+    assert fixed.pipeline.vae.config.force_upcast is False
+    assert fixed.info["vae"] == "vae_fp16_fix"
+    # and a recipe naming a VAE folder that is not there fails at start, naming it
+    missing = variant_dir(model_dir, tmp_path / "novae", _recipe(vae={"subfolder": "vae_fp16_fix"}))
+    with pytest.raises(ConfigurationError) as error:
+        DiffusionBackend(missing).load()
+    assert _missing(error) == {"vae_fp16_fix/ (VAE)"}
+
+
+@pytest.mark.parametrize(
+    ("dtype", "force_upcast", "upcasts"),
+    [("float16", True, True), ("float16", False, False), ("bfloat16", True, False), ("float32", True, False)],
+)
+def test_only_an_fp16_vae_that_asks_for_it_is_upcast(dtype: str, force_upcast: bool, upcasts: bool) -> None:
+    # Given a pipeline whose VAE has this dtype and force_upcast
+    config = type("Config", (), {"force_upcast": force_upcast})()
+    pipe = type("Pipe", (), {"vae": type("Vae", (), {"dtype": getattr(torch, dtype), "config": config})()})()
+    # When asked whether the VAE runs in float32, Then only fp16 with force_upcast does
+    assert upcasts_vae(pipe) is upcasts
+
+
+def test_recipe_strength_as_one_number_or_per_region() -> None:
+    # Given one number, then a partial object, then a value out of range
+    # When parsed, Then a number applies to every region and an object merges with the defaults
+    assert Recipe.from_dict({"strength": 0.5}).strength == Strength(0.5, 0.5, 0.5, 0.5)
+    assert Recipe.from_dict({"strength": {"face": 0.0}}).strength == Strength(0.0, 0.35, 0.75, 0.9)
+    with pytest.raises(ConfigurationError, match=r"strength\.body must be a number from 0 to 1"):
+        Recipe.from_dict({"strength": {"body": 1.5}})
+
+
+def _record_calls(monkeypatch: pytest.MonkeyPatch, cls: Any) -> list[dict[str, Any]]:
+    """Every call of `cls`'s __call__ from now on (its keyword arguments), passed through."""
+    calls: list[dict[str, Any]] = []
+    original = cls.__call__
+
+    def record(self: Any, *args: Any, **kwargs: Any) -> Any:
+        calls.append(kwargs)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(cls, "__call__", record)
+    return calls
 
 
 def test_loading_never_reaches_the_network(model_dir: Path, tmp_path: Path, no_network: None) -> None:
