@@ -31,8 +31,10 @@ from headshot_inference.content_credentials import (
     validation_failures,
 )
 from headshot_inference.metadata import CONTENT_TYPES, read_xmp
-from headshot_inference.render import RenderResult, render
+from headshot_inference.render import EXIT_KEPT, EXIT_USAGE, RenderResult, render
+from headshot_inference.render import main as render_main
 from headshot_inference.server import InferenceServer
+from headshot_inference.settings import get_settings
 from headshot_inference.signing_secret import fetch_signing_material, load_content_credentials
 from infra.local.c2pa_test_chain import ThrowawayChain, generate_test_chain
 from tests.container.conftest import S3, container_settings, running
@@ -316,3 +318,48 @@ def test_the_server_does_not_start_with_an_unreadable_secret(
     assert not thread.is_alive()
     assert server.exit_code == 1
     assert not server.service.ready.is_set()
+
+
+# ---------------------------------------------------------------------------------------
+# headshot render
+
+
+def test_headshot_render_signs_when_the_secret_is_configured(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, aws_env: dict[str, str], astronaut: bytes, trusting: Any,
+    chain: ThrowawayChain,
+) -> None:  # fmt: skip
+    # Given the signing secret in Secrets Manager and named by HEADSHOT_C2PA_SECRET_ARN
+    arn = boto3.client("secretsmanager").create_secret(Name="c2pa-cli", SecretString=chain.material.to_json())["ARN"]
+    monkeypatch.setenv("HEADSHOT_C2PA_SECRET_ARN", arn)
+    get_settings.cache_clear()
+    photo = tmp_path / "alice-selfie.png"
+    photo.write_bytes(astronaut)
+    try:
+        # When `headshot render` runs
+        code = render_main([str(photo), "--out", str(tmp_path / "out"), "--backend", "studio", "--variants", "1"])
+    finally:
+        get_settings.cache_clear()
+    # Then every image it wrote validates and does not name the photo
+    assert code == EXIT_KEPT
+    written = sorted((tmp_path / "out").glob("*.jpg"))
+    assert written
+    for path in written:
+        state, _, _, store = read(path.read_bytes(), "image/jpeg", trusting)
+        assert state == "Trusted"
+        assert "alice" not in store
+
+
+def test_headshot_render_refuses_an_unreadable_secret(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, aws_env: dict[str, str], astronaut: bytes
+) -> None:
+    # Given HEADSHOT_C2PA_SECRET_ARN naming a secret that does not exist
+    monkeypatch.setenv("HEADSHOT_C2PA_SECRET_ARN", "arn:aws:secretsmanager:eu-west-1:123456789012:secret:no-AbCdEf")
+    get_settings.cache_clear()
+    photo = tmp_path / "me.png"
+    photo.write_bytes(astronaut)
+    try:
+        # When `headshot render` runs, then it stops with a usage error and writes nothing unsigned
+        assert render_main([str(photo), "--out", str(tmp_path / "out"), "--backend", "studio"]) == EXIT_USAGE
+    finally:
+        get_settings.cache_clear()
+    assert not (tmp_path / "out").exists()
