@@ -6,9 +6,9 @@ starting framing (the person's photo, levelled and framed) replaces the generate
 - inside the ellipse shrunk by the feather the pixels are the framing's own, exactly;
 - across the feather the two blend (smoothstep);
 - the generated image around the face is shifted towards the framing's colours by the
-  low-frequency difference measured along the seam, fading out over two feathers, so a
-  relit neck or hairline meets the face without a colour step (the face itself is never
-  recoloured: its pixels stay the person's).
+  low-frequency difference measured along the seam (fully within one feather of the pasted
+  region, fading out over the next two), so a relit neck or hairline meets the face
+  without a colour step (the face itself is never recoloured: its pixels stay the person's).
 """
 
 from __future__ import annotations
@@ -67,6 +67,7 @@ def _match_around(
     weight = cv2.GaussianBlur(band, (0, 0), sigma)
     offset = cv2.GaussianBlur((src - gen) * band[..., None], (0, 0), sigma) / np.maximum(weight, 1e-3)[..., None]
     offset[weight < 1e-3] = 0.0
-    fade = np.clip(1.0 - distance / (2.0 * width), 0.0, 1.0)[..., None]
+    # Full correction across the band, fading to none two feathers further out.
+    fade = np.clip((3.0 * width - distance) / (2.0 * width), 0.0, 1.0)[..., None]
     matched: np.ndarray = gen + offset * fade
     return matched
