@@ -49,13 +49,15 @@ def app(control_world: dict[str, Any]) -> Any:
     return control_world["load"]("OnResultFunction", "on_result.app")
 
 
-def test_success_completes_the_job_once(app: Any, control_world: dict[str, Any]) -> None:
+def test_success_completes_the_job_once(
+    app: Any, control_world: dict[str, Any], lambda_context: FakeLambdaContext
+) -> None:
     # Given a queued job and its result manifest at the output location
     job = queued_job(control_world)
     control_world["s3"].put_object(Bucket=BUCKET, Key="async-output/7f1e2d3c.out", Body=manifest(job, [True, False]))
     body = notification("success", job.inference_id or "")
     # When the success notification arrives twice
-    assert app.lambda_handler(sqs_event(queue="InferenceResultsQueue", bodies=[body, body]), FakeLambdaContext()) == {
+    assert app.lambda_handler(sqs_event(queue="InferenceResultsQueue", bodies=[body, body]), lambda_context) == {
         "batchItemFailures": []
     }
     # Then the job is completed with only the kept image, and one job.completed webhook is queued
@@ -69,13 +71,15 @@ def test_success_completes_the_job_once(app: Any, control_world: dict[str, Any])
     assert view["results"][0]["url"].startswith("https://") and view["results"][0]["fidelity"]["identity_match"]
 
 
-def test_failure_notification_fails_the_job_with_the_containers_code(app: Any, control_world: dict[str, Any]) -> None:
+def test_failure_notification_fails_the_job_with_the_containers_code(
+    app: Any, control_world: dict[str, Any], lambda_context: FakeLambdaContext
+) -> None:
     job = queued_job(control_world)
     error = {"error": {"code": "insufficient_fidelity", "message": "no output looked enough like the person"}}
     control_world["s3"].put_object(Bucket=BUCKET, Key="async-failure/7f1e2d3c-error.out", Body=json.dumps(error))
     app.lambda_handler(
         sqs_event(queue="InferenceResultsQueue", bodies=[notification("failure", job.inference_id or "")]),
-        FakeLambdaContext(),
+        lambda_context,
     )
     stored = control_world["store"].get(job.job_id)
     assert stored.status is JobStatus.FAILED
@@ -83,34 +87,40 @@ def test_failure_notification_fails_the_job_with_the_containers_code(app: Any, c
     assert [m["type"] for m in webhook_messages(control_world)] == ["job.failed"]
 
 
-def test_failure_without_a_readable_body_gets_a_generic_code(app: Any, control_world: dict[str, Any]) -> None:
+def test_failure_without_a_readable_body_gets_a_generic_code(
+    app: Any, control_world: dict[str, Any], lambda_context: FakeLambdaContext
+) -> None:
     job = queued_job(control_world)
     app.lambda_handler(
         sqs_event(queue="InferenceResultsQueue", bodies=[notification("failure", job.inference_id or "")]),
-        FakeLambdaContext(),
+        lambda_context,
     )
     stored = control_world["store"].get(job.job_id)
     assert stored.status is JobStatus.FAILED and stored.error.code == "inference_failed"
     assert "ClientError" not in stored.error.message  # SageMaker's operator text is not shown to clients
 
 
-def test_result_with_nothing_kept_fails_the_job(app: Any, control_world: dict[str, Any]) -> None:
+def test_result_with_nothing_kept_fails_the_job(
+    app: Any, control_world: dict[str, Any], lambda_context: FakeLambdaContext
+) -> None:
     job = queued_job(control_world)
     control_world["s3"].put_object(Bucket=BUCKET, Key="async-output/7f1e2d3c.out", Body=manifest(job, [False]))
     app.lambda_handler(
         sqs_event(queue="InferenceResultsQueue", bodies=[notification("success", job.inference_id or "")]),
-        FakeLambdaContext(),
+        lambda_context,
     )
     assert control_world["store"].get(job.job_id).error.code == "no_acceptable_output"
 
 
-def test_out_of_order_and_unknown_notifications_change_nothing(app: Any, control_world: dict[str, Any]) -> None:
+def test_out_of_order_and_unknown_notifications_change_nothing(
+    app: Any, control_world: dict[str, Any], lambda_context: FakeLambdaContext
+) -> None:
     # Given a job already completed in round 1 and now queued in round 2
     job = queued_job(control_world)
     control_world["s3"].put_object(Bucket=BUCKET, Key="async-output/7f1e2d3c.out", Body=manifest(job, [True]))
     app.lambda_handler(
         sqs_event(queue="InferenceResultsQueue", bodies=[notification("success", f"{job.job_id}-r1")]),
-        FakeLambdaContext(),
+        lambda_context,
     )
     plane = control_world["plane_for"]("OnResultFunction")
     current = control_world["store"].get(job.job_id)
@@ -125,29 +135,35 @@ def test_out_of_order_and_unknown_notifications_change_nothing(app: Any, control
         "not json at all",
         json.dumps({"hello": "world"}),
     ]
-    assert app.lambda_handler(sqs_event(bodies), FakeLambdaContext()) == {"batchItemFailures": []}
+    assert app.lambda_handler(sqs_event(bodies), lambda_context) == {"batchItemFailures": []}
     # Then the round-2 job is untouched
     after = control_world["store"].get(job.job_id)
     assert (after.status, after.round, after.version) == (JobStatus.QUEUED, 2, version)
 
 
-def test_raw_message_delivery_is_understood_too(app: Any, control_world: dict[str, Any]) -> None:
+def test_raw_message_delivery_is_understood_too(
+    app: Any, control_world: dict[str, Any], lambda_context: FakeLambdaContext
+) -> None:
     job = queued_job(control_world, webhook=None)
     control_world["s3"].put_object(Bucket=BUCKET, Key="async-output/7f1e2d3c.out", Body=manifest(job, [True]))
     raw = json.loads(notification("success", job.inference_id or ""))["Message"]
-    app.lambda_handler(sqs_event(queue="InferenceResultsQueue", bodies=[raw]), FakeLambdaContext())
+    app.lambda_handler(sqs_event(queue="InferenceResultsQueue", bodies=[raw]), lambda_context)
     assert control_world["store"].get(job.job_id).status is JobStatus.COMPLETED
     assert webhook_messages(control_world) == []  # no webhook_url, no webhook
 
 
-def test_result_pointing_outside_the_bucket_is_not_trusted(app: Any, control_world: dict[str, Any]) -> None:
+def test_result_pointing_outside_the_bucket_is_not_trusted(
+    app: Any, control_world: dict[str, Any], lambda_context: FakeLambdaContext
+) -> None:
     job = queued_job(control_world)
     body = notification("success", job.inference_id or "").replace(f"s3://{BUCKET}/async-output", "s3://elsewhere/x")
-    app.lambda_handler(sqs_event(queue="InferenceResultsQueue", bodies=[body]), FakeLambdaContext())
+    app.lambda_handler(sqs_event(queue="InferenceResultsQueue", bodies=[body]), lambda_context)
     assert control_world["store"].get(job.job_id).error.code == "invalid_result"
 
 
-def test_results_that_land_after_delete_are_erased(app: Any, control_world: dict[str, Any]) -> None:
+def test_results_that_land_after_delete_are_erased(
+    app: Any, control_world: dict[str, Any], lambda_context: FakeLambdaContext
+) -> None:
     # Given a queued job that its owner deletes while inference is still running
     job = queued_job(control_world)
     control_world["plane_for"]("ApiFunction").delete_job("user-alice", job.job_id)
@@ -157,7 +173,7 @@ def test_results_that_land_after_delete_are_erased(app: Any, control_world: dict
     control_world["s3"].put_object(Bucket=BUCKET, Key="async-output/7f1e2d3c.out", Body=manifest(job, [True]))
     assert app.lambda_handler(
         sqs_event(queue="InferenceResultsQueue", bodies=[notification("success", job.inference_id or "")]),
-        FakeLambdaContext(),
+        lambda_context,
     ) == {"batchItemFailures": []}
     # Then nothing of the deleted job is left, and it stays deleted
     left = [o["Key"] for o in control_world["s3"].list_objects_v2(Bucket=BUCKET).get("Contents", [])]

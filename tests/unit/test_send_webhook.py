@@ -61,9 +61,11 @@ def independent_signature_ok(headers: dict[str, str], body: bytes) -> bool:
     return hmac.compare_digest(expected, parts["v1"])
 
 
-def test_delivery_is_signed_and_recorded(app: Any, control_world: dict[str, Any], receiver: Receiver) -> None:
+def test_delivery_is_signed_and_recorded(
+    app: Any, control_world: dict[str, Any], receiver: Receiver, lambda_context: FakeLambdaContext
+) -> None:
     message = rejected_job_message(control_world, receiver.url)
-    assert app.lambda_handler(sqs_event(message, 1), FakeLambdaContext()) == {"batchItemFailures": []}
+    assert app.lambda_handler(sqs_event(message, 1), lambda_context) == {"batchItemFailures": []}
     (headers, body), = receiver.deliveries  # fmt: skip
     event = json.loads(body)
     assert independent_signature_ok(headers, body)
@@ -75,15 +77,15 @@ def test_delivery_is_signed_and_recorded(app: Any, control_world: dict[str, Any]
 
 
 def test_server_error_retries_with_the_same_event_id(
-    app: Any, control_world: dict[str, Any], receiver: Receiver
+    app: Any, control_world: dict[str, Any], receiver: Receiver, lambda_context: FakeLambdaContext
 ) -> None:
     # Given a receiver that fails twice, then recovers
     receiver.statuses = [500, 503]
     message = rejected_job_message(control_world, receiver.url)
     # When the message is delivered on attempts 1, 2 and 3
-    first = app.lambda_handler(sqs_event(message, 1), FakeLambdaContext())
-    second = app.lambda_handler(sqs_event(message, 2), FakeLambdaContext())
-    third = app.lambda_handler(sqs_event(message, 3), FakeLambdaContext())
+    first = app.lambda_handler(sqs_event(message, 1), lambda_context)
+    second = app.lambda_handler(sqs_event(message, 2), lambda_context)
+    third = app.lambda_handler(sqs_event(message, 3), lambda_context)
     # Then the first two are reported failed (redelivered after a backoff), the third succeeds
     assert first["batchItemFailures"] == second["batchItemFailures"] == [{"itemIdentifier": message["MessageId"]}]
     assert third == {"batchItemFailures": []}
@@ -93,30 +95,34 @@ def test_server_error_retries_with_the_same_event_id(
 
 
 def test_out_of_attempts_records_the_failure_and_dead_letters(
-    app: Any, control_world: dict[str, Any], receiver: Receiver
+    app: Any, control_world: dict[str, Any], receiver: Receiver, lambda_context: FakeLambdaContext
 ) -> None:
     receiver.statuses = [500] * 20
     message = rejected_job_message(control_world, receiver.url)
     last = int(app.plane.settings.webhook_max_attempts)
-    response = app.lambda_handler(sqs_event(message, last), FakeLambdaContext())
+    response = app.lambda_handler(sqs_event(message, last), lambda_context)
     assert response["batchItemFailures"] == [{"itemIdentifier": message["MessageId"]}]  # → DLQ by redrive
     job_id = json.loads(message["Body"])["job_id"]
     (record,) = control_world["store"].get(job_id).deliveries.values()
     assert record["status"] == "failed" and record["attempts"] == last and record["http_status"] == 500
 
 
-def test_permanent_client_error_is_not_retried(app: Any, control_world: dict[str, Any], receiver: Receiver) -> None:
+def test_permanent_client_error_is_not_retried(
+    app: Any, control_world: dict[str, Any], receiver: Receiver, lambda_context: FakeLambdaContext
+) -> None:
     receiver.statuses = [410]
     message = rejected_job_message(control_world, receiver.url)
-    assert app.lambda_handler(sqs_event(message, 1), FakeLambdaContext()) == {"batchItemFailures": []}
+    assert app.lambda_handler(sqs_event(message, 1), lambda_context) == {"batchItemFailures": []}
     job_id = json.loads(message["Body"])["job_id"]
     (record,) = control_world["store"].get(job_id).deliveries.values()
     assert record["status"] == "failed" and record["http_status"] == 410
 
 
-def test_deleted_job_gets_no_webhook(app: Any, control_world: dict[str, Any], receiver: Receiver) -> None:
+def test_deleted_job_gets_no_webhook(
+    app: Any, control_world: dict[str, Any], receiver: Receiver, lambda_context: FakeLambdaContext
+) -> None:
     message = rejected_job_message(control_world, receiver.url)
     job_id = json.loads(message["Body"])["job_id"]
     control_world["plane_for"]("ApiFunction").delete_job("user-alice", job_id)
-    assert app.lambda_handler(sqs_event(message, 1), FakeLambdaContext()) == {"batchItemFailures": []}
+    assert app.lambda_handler(sqs_event(message, 1), lambda_context) == {"batchItemFailures": []}
     assert receiver.deliveries == []

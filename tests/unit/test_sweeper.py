@@ -26,7 +26,9 @@ def make_job(world: dict[str, Any], status: JobStatus, age: timedelta) -> str:
     return job_id
 
 
-def test_stale_jobs_of_every_active_status_expire(control_world: dict[str, Any]) -> None:
+def test_stale_jobs_of_every_active_status_expire(
+    control_world: dict[str, Any], lambda_context: FakeLambdaContext
+) -> None:
     # Given stale jobs in each active status, and fresh ones
     stale = {
         JobStatus.AWAITING_UPLOAD: make_job(control_world, JobStatus.AWAITING_UPLOAD, timedelta(hours=1)),
@@ -36,7 +38,7 @@ def test_stale_jobs_of_every_active_status_expire(control_world: dict[str, Any])
     fresh = [make_job(control_world, s, timedelta(minutes=1)) for s in stale]
     # When the sweeper runs
     app = control_world["load"]("SweeperFunction", "sweeper.app")
-    assert app.lambda_handler({"source": "aws.events"}, FakeLambdaContext()) == {"expired": 3}
+    assert app.lambda_handler({"source": "aws.events"}, lambda_context) == {"expired": 3}
     # Then each stale job is expired with its reason and a job.expired webhook; fresh ones are untouched
     codes = {status: control_world["store"].get(job_id).error.code for status, job_id in stale.items()}
     assert codes == {
@@ -49,7 +51,7 @@ def test_stale_jobs_of_every_active_status_expire(control_world: dict[str, Any])
     got = control_world["sqs"].receive_message(QueueUrl=control_world["queue_url"], MaxNumberOfMessages=10)
     assert sorted(json.loads(m["Body"])["type"] for m in got["Messages"]) == ["job.expired"] * 3
     # And a second run finds nothing more to do
-    assert app.lambda_handler({}, FakeLambdaContext()) == {"expired": 0}
+    assert app.lambda_handler({}, lambda_context) == {"expired": 0}
 
 
 def test_queued_job_within_its_inference_deadline_is_left_alone(control_world: dict[str, Any]) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from headshot.contract import S3Location
 from headshot.jobs import Job, JobStatus
 from headshot.usecases.layout import request_key
 from headshot.usecases.manifests import request_manifest
@@ -26,7 +27,7 @@ class StartInference:
         key = request_key(job.job_id, job.round)
         self.storage.put(key, request_manifest(job, bucket).encode(), "application/json")
         # 2. One asynchronous invocation, named by job and round so duplicates are recognisable.
-        invocation = self.inference.invoke(f"s3://{bucket}/{key}", job.inference_id)
+        invocation = self.inference.invoke(S3Location(bucket, key).uri, job.inference_id)
         expected_round = job.round
 
         # 3. Where SageMaker will write, recorded for erasure; invoked only if the round is still current.
