@@ -45,8 +45,11 @@ demo: $(DEV_STAMP) $(MODELS_STAMP)
 # tests/infra/test_artifacts.py, the image venv of tests/container/test_image_env.py) are built once
 # and never by two workers at the same time.
 XDIST := -n auto --dist loadfile
-# The edit loop's tier: the unit tests (use cases on in-memory fakes), no real photos, nothing slow.
-FAST_MARKERS := not slow and not photos and not integration and not container and not infra
+# The edit loop's tier: the use cases on the in-memory fakes (tests/fakes.py), the inference contract,
+# webhooks, settings, the job model and the policy table. No face model and no moto server is
+# started, so it runs in seconds, serially (worker start-up would cost more than it saves).
+FAST_TESTS := tests/unit/usecases tests/unit/test_contract.py tests/unit/test_webhooks.py \
+	tests/unit/test_settings.py tests/unit/test_jobs.py tests/unit/test_policy.py tests/unit/test_color.py
 
 ## make test: the whole suite in parallel (unit, integration, container, infra; ruff and mypy run as tests too)
 test: $(DEV_STAMP) $(MODELS_STAMP) $(TOOLS_STAMP)
@@ -54,13 +57,14 @@ test: $(DEV_STAMP) $(MODELS_STAMP) $(TOOLS_STAMP)
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: treating as a failure"; fi; exit $$rc
 
 ## make test-fast: the edit loop (≤ 60 s): ruff on the Python files changed since HEAD, then the fast unit tests
+## (`make lint` adds mypy, incremental)
 test-fast: $(DEV_STAMP) $(MODELS_STAMP)
 	@changed="$$( { git diff --name-only --diff-filter=d HEAD -- '*.py'; git ls-files --others --exclude-standard -- '*.py'; } | sort -u)"; \
 	if [ -n "$$changed" ]; then \
 		echo "ruff on $$(echo "$$changed" | wc -l) changed file(s)"; \
 		$(BIN)/ruff check $$changed && $(BIN)/ruff format --check $$changed || exit 1; \
 	fi
-	@$(BIN)/python -m pytest -q $(XDIST) -m "$(FAST_MARKERS)" tests/unit; rc=$$?; \
+	@$(BIN)/python -m pytest -q -m "not slow and not photos" $(FAST_TESTS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: treating as a failure"; fi; exit $$rc
 
 lint: $(DEV_STAMP)
