@@ -232,8 +232,8 @@ class FaceAnalyzer:
         crop = Image.fromarray(rgb[top:bottom, left:right])
         # reducing_gap 1: box-average by the whole factor first, then a near-1 bilinear step
         # (a third of the time of one wide bilinear filter, the same antialiasing).
-        size = (round(crop.width / factor), round(crop.height / factor))
-        crop = crop.resize(size, Image.Resampling.BILINEAR, reducing_gap=1.0)
+        reduced = (round(crop.width / factor), round(crop.height / factor))
+        crop = crop.resize(reduced, Image.Resampling.BILINEAR, reducing_gap=1.0)
         found = self._run(np.asarray(crop), upsample=0, factor=factor)
         found = [
             replace(d, left=d.left + left, top=d.top + top, right=d.right + left, bottom=d.bottom + top) for d in found
