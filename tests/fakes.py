@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import copy
 import fnmatch
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
@@ -182,8 +182,8 @@ class ScriptedReceiver:
     results: list[DeliveryResult] = field(default_factory=list)
     calls: list[tuple[str, bytes, dict[str, str]]] = field(default_factory=list)
 
-    def __call__(self, url: str, body: bytes, headers: Any, policy: Any) -> DeliveryResult:
-        self.calls.append((url, body, dict(headers)))
+    def __call__(self, target_url: str, body: bytes, headers: Mapping[str, str], policy: Any) -> DeliveryResult:
+        self.calls.append((target_url, body, dict(headers)))
         return self.results.pop(0) if self.results else DeliveryResult(True, 200, None, False, 1)
 
 

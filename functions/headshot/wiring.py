@@ -26,7 +26,7 @@ from headshot.usecases.get_job import GetJob
 from headshot.usecases.inference_results import RecordResult
 from headshot.usecases.notifications import Notify, WebhookRequest
 from headshot.usecases.photo_intake import RecordUpload, default_checker
-from headshot.usecases.ports import InferenceClient, JobStore, ObjectStorage, PhotoChecker, WebhookQueue
+from headshot.usecases.ports import InferenceClient, JobStore, ObjectStorage, PhotoChecker, WebhookQueue, WebhookSender
 from headshot.usecases.regenerate_job import RegenerateJob
 from headshot.usecases.start_inference import StartInference
 from headshot.usecases.sweep import SweepJobs
@@ -71,7 +71,7 @@ def build_control_plane(
     inference: InferenceClient | None = None,
     webhooks: WebhookQueue | None = None,
     checker_factory: Callable[[], PhotoChecker] = default_checker,
-    send_webhook: Callable[..., Any] = deliver,
+    send_webhook: WebhookSender = deliver,
     clock: Callable[[], datetime] = utcnow,
 ) -> ControlPlane:
     notify = Notify(webhooks, clock)

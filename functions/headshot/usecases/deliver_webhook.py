@@ -13,8 +13,8 @@ from headshot.settings import ControlPlaneSettings
 from headshot.usecases.access import public_job
 from headshot.usecases.create_job import webhook_policy
 from headshot.usecases.notifications import WebhookRequest
-from headshot.usecases.ports import JobStore, ObjectStorage, update
-from headshot.webhooks import DeliveryResult, build_event, deliver, retry_delay_seconds
+from headshot.usecases.ports import JobStore, ObjectStorage, WebhookSender, update
+from headshot.webhooks import DeliveryResult, build_event, retry_delay_seconds
 
 
 class DeliveryState(StrEnum):
@@ -36,8 +36,7 @@ class DeliverWebhook:
     settings: ControlPlaneSettings
     store: JobStore
     storage: ObjectStorage
-    # The HTTP attempt itself (headshot.webhooks.deliver: SSRF-vetted, pinned); tests pass their own.
-    send: Callable[..., DeliveryResult] = deliver
+    send: WebhookSender
     clock: Callable[[], datetime] = utcnow
 
     def __call__(self, request: WebhookRequest, attempt: int, secret: bytes) -> DeliveryOutcome:

@@ -7,13 +7,13 @@ implement these; `tests/fakes.py` implements them in memory.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from headshot.jobs import Job, JobStatus
-from headshot.webhooks import WebhookEventType
+from headshot.webhooks import DeliveryResult, WebhookEventType, WebhookPolicy
 
 if TYPE_CHECKING:  # the image stack (Pillow, dlib) is loaded only by the validator function
     from headshot.checks import PhotoCheck
@@ -152,6 +152,14 @@ class WebhookQueue(Protocol):
     """Where webhook requests go (an SQS adapter in production)."""
 
     def send(self, request: WebhookRequest) -> None: ...
+
+
+class WebhookSender(Protocol):
+    """One HTTP attempt to the client's endpoint (headshot.webhooks.deliver: SSRF-vetted, pinned)."""
+
+    def __call__(
+        self, target_url: str, body: bytes, headers: Mapping[str, str], policy: WebhookPolicy
+    ) -> DeliveryResult: ...
 
 
 class PhotoChecker(Protocol):
