@@ -540,3 +540,31 @@ def test_the_real_api_gets_bodies_and_unknown_routes_like_on_aws(
     missing = call(emulator.url, "GET", "/v1/jobs", token=token)
     assert missing.status == 404 and missing.json() == {"message": "Not Found"}
     assert functions.invocations == ["POST /v1/jobs"]
+
+
+def test_the_local_stack_writes_its_http_server_skeleton_once() -> None:
+    # Given every module of the local stack
+    local = REPO / "infra" / "local"
+    skeletons = sorted(
+        str(path.relative_to(local))
+        for path in local.rglob("*.py")
+        if "ThreadingHTTPServer" in path.read_text() or "BaseHTTPRequestHandler)" in path.read_text()
+    )
+    # Then only the shared server module builds on http.server; the emulators and the receiver use it
+    assert skeletons == ["httpserver.py"]
+
+
+def test_stopping_the_emulator_ends_idle_keep_alive_connections(gateway: HttpApiEmulator, jwt: LocalJwt) -> None:
+    # Given a keep-alive connection that has been answered once and is now idle
+    host, port = gateway.url.removeprefix("http://").rsplit(":", 1)
+    connection = http.client.HTTPConnection(host, int(port), timeout=5)
+    connection.request("GET", "/no/such/route", headers={"Authorization": f"Bearer {jwt.token('alice')}"})
+    response = connection.getresponse()
+    response.read()
+    assert response.status == 404 and not response.will_close
+    # When the emulator stops
+    gateway.stop()
+    # Then the idle connection is closed by the server rather than left open
+    assert connection.sock is not None
+    assert connection.sock.recv(1) == b""
+    connection.close()
