@@ -1,0 +1,75 @@
+"""The in-memory job store keeps the DynamoDB store's contract, so use-case tests on it mean something:
+the same scenarios run on both (moto for DynamoDB)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from headshot.jobs import Job, JobStatus, utcnow
+from headshot.usecases.ports import ConcurrentUpdate, JobStore, update
+from tests.fakes import InMemoryJobStore
+
+
+@pytest.fixture(params=["dynamodb", "memory"])
+def store(request: pytest.FixtureRequest) -> JobStore:
+    if request.param == "memory":
+        return InMemoryJobStore()
+    dynamo: JobStore = request.getfixturevalue("job_store")
+    return dynamo
+
+
+def new_job(owner: str = "user-1") -> Job:
+    return Job.create(owner_sub=owner, photo_count=1, styles=["studio_gray"], variants=1, now=utcnow(),
+                      retention=timedelta(days=7), upload_window=timedelta(minutes=15))  # fmt: skip
+
+
+def test_a_stale_write_is_refused_and_a_second_create_too(store: JobStore) -> None:
+    # Given two readers of one job
+    job = new_job()
+    store.create(job)
+    first, second = store.get(job.job_id), store.get(job.job_id)
+    assert first is not None and second is not None and first.version == 1
+    # When the first writes / Then the second's write on the old version is refused
+    first.transition(JobStatus.VALIDATING, utcnow())
+    store.save(first)
+    second.transition(JobStatus.EXPIRED, utcnow())
+    with pytest.raises(ConcurrentUpdate):
+        store.save(second)
+    stored = store.get(job.job_id)
+    assert stored is not None and stored.status is JobStatus.VALIDATING and stored.version == 2
+    job.version = None
+    with pytest.raises(ConcurrentUpdate):
+        store.create(job)
+
+
+def test_update_reads_again_after_a_conflict(store: JobStore) -> None:
+    job = new_job()
+    store.create(job)
+    seen: list[JobStatus] = []
+
+    def change(current: Job) -> None:
+        if not seen:  # another writer gets in between our read and our write
+            other = store.get(job.job_id)
+            assert other is not None
+            other.transition(JobStatus.VALIDATING, utcnow())
+            store.save(other)
+        seen.append(current.status)
+
+    assert update(store, job.job_id, change) is not None
+    assert seen == [JobStatus.AWAITING_UPLOAD, JobStatus.VALIDATING]
+    assert update(store, "job_missing", change) is None
+
+
+def test_active_and_stuck_jobs_are_found_alike(store: JobStore) -> None:
+    old = new_job("a")
+    old.updated_at = utcnow() - timedelta(hours=2)
+    store.create(old)
+    store.create(new_job("a"))
+    done = new_job("a")
+    done.transition(JobStatus.EXPIRED, utcnow())
+    store.create(done)
+    assert store.count_active("a") == 2 and store.count_active("b") == 0
+    stuck = list(store.stuck(JobStatus.AWAITING_UPLOAD, utcnow() - timedelta(hours=1)))
+    assert [j.job_id for j in stuck] == [old.job_id]
