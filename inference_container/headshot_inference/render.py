@@ -24,6 +24,7 @@ from headshot.settings import ConfigurationError
 from headshot_inference.content_credentials import Claim, ContentCredentials, recipe_version
 from headshot_inference.errors import BadRequestError, InferenceError, UnprocessableError
 from headshot_inference.metadata import CONTENT_TYPES, EXTENSIONS, encode, xmp_packet
+from headshot_inference.regenerate import Budget, regenerate_failures
 from headshot_inference.request import Reference, parse_styles
 from headshot_inference.settings import OUTPUT_FORMATS, get_settings
 from headshot_inference.styles import DEFAULT_STYLE, MAX_VARIANTS
@@ -31,7 +32,8 @@ from headshot_inference.styles import DEFAULT_STYLE, MAX_VARIANTS
 if TYPE_CHECKING:
     # Deferred at run time: they load dlib, which `headshot --help` should not have to.
     from headshot.checks import PhotoCheck, PhotoChecker
-    from headshot_inference.backends import Backend, SourcePhoto
+    from headshot_inference.backends import Backend, GeneratedImage, SourcePhoto
+    from headshot_inference.fidelity import Fidelity
 
 EXIT_KEPT = 0
 EXIT_NONE_KEPT = 1
@@ -54,6 +56,7 @@ class RenderedImage:
     rank: int | None  # 1 = best among the kept ones
     reasons: tuple[dict[str, str], ...] = ()  # every failed check: {"code", "message"}
     notes: tuple[str, ...] = ()  # what the backend compromised on (a wider frame, an upscale)
+    attempts: int = 1  # generations it took: more than 1 when earlier ones failed the gate
 
     def entry(self, key: str | None) -> dict[str, Any]:
         """This image's entry in the result manifest (DESIGN.md §6)."""
@@ -67,6 +70,7 @@ class RenderedImage:
             "content_type": self.content_type,
             "fidelity": self.fidelity,
             "kept": self.kept,
+            "attempts": self.attempts,
         }
         if self.notes:
             entry["notes"] = list(self.notes)
@@ -113,10 +117,14 @@ def render(
     id_prefix: str = "",
     checker: PhotoChecker | None = None,
     credentials: ContentCredentials | None = None,
+    regenerations: Budget | None = None,
 ) -> RenderResult:
     """Generate, score and encode headshots of the person in `photos` (raw file bytes).
 
     With `credentials`, every image also carries a signed C2PA manifest (content_credentials.py).
+    Outputs that fail the fidelity gate are generated again with new seeds within
+    `regenerations` (None: the container settings), when the backend's images depend on the
+    seed (regenerate.py).
 
     Raises BadRequestError for unusable arguments and UnprocessableError("no_usable_photos") when
     no photo passes the checks.
@@ -153,8 +161,16 @@ def render(
         fallback_skin_lab=reference.skin_lab if reference is not None else None,
     )
     limits = fidelity.limits_for(backend.name)
-    scores = [fidelity.score(item.image, ref, checker.analyzer, limits, source=item.source) for item in generated]
+    analyzer = checker.analyzer
+
+    def judge(item: GeneratedImage) -> Fidelity:
+        return fidelity.score(item.image, ref, analyzer, limits, source=item.source)
+
+    scores = [judge(item) for item in generated]
     scored = time.perf_counter()
+    budget = regenerations if regenerations is not None else Budget.from_settings(get_settings())
+    generated, scores, attempts = regenerate_failures(backend, sources, generated, scores, seed, judge, budget)
+    regenerated = time.perf_counter()
 
     order = sorted(range(len(generated)), key=lambda i: (not scores[i].kept, scores[i].identity_distance, i))
     images = []
@@ -185,6 +201,7 @@ def render(
                 reasons=tuple(failure.to_dict() for failure in result.reasons),
                 rank=rank if result.kept else None,
                 notes=item.notes,
+                attempts=attempts[position],
             )
         )
     finished = time.perf_counter()
@@ -192,7 +209,8 @@ def render(
         "check_ms": (checked - started) * 1000,
         "generate_ms": (produced - checked) * 1000,
         "fidelity_ms": (scored - produced) * 1000,
-        "encode_ms": (finished - scored) * 1000,
+        "regenerate_ms": (regenerated - scored) * 1000,
+        "encode_ms": (finished - regenerated) * 1000,
         "render_ms": (finished - started) * 1000,
         "per_image_ms": (finished - checked) * 1000 / max(1, len(generated)),
     }

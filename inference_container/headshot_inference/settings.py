@@ -107,6 +107,10 @@ class ContainerSettings:
     # (docs/CONTENT_CREDENTIALS.md); fetched once at load. None: outputs are not signed, which
     # the endpoint never allows (template.yaml always sets it) and the server logs loudly.
     c2pa_secret_arn: str | None = None
+    # Outputs that fail the fidelity gate are generated again with a new seed (backends whose
+    # images depend on the seed): at most this many times each, and this many in all per job.
+    max_regenerations: int = 2
+    max_regenerations_total: int = 8
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> ContainerSettings:
@@ -129,6 +133,8 @@ class ContainerSettings:
             log_level=env.get("LOG_LEVEL", "").strip().upper() or "INFO",
             device=_device(env),
             c2pa_secret_arn=_secret_arn(env, "HEADSHOT_C2PA_SECRET_ARN"),
+            max_regenerations=_int(env, "HEADSHOT_MAX_REGENERATIONS", 2, minimum=0, maximum=10),
+            max_regenerations_total=_int(env, "HEADSHOT_MAX_REGENERATIONS_TOTAL", 8, minimum=0, maximum=64),
         )
 
 
