@@ -11,8 +11,8 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from api.bodies import CreateJobBody, RegenerateBody, parse
 from api.errors import ApiError, status_of
-from api.requests import CreateJobBody, RegenerateBody, parse
 from headshot.jobs import JobError
 from headshot.usecases.list_styles import list_styles
 from headshot.wiring import ControlPlane, control_plane
