@@ -536,7 +536,7 @@ def test_each_region_gets_its_own_strength(backend: DiffusionBackend, photos: li
     # Given a framing and strengths that differ per region
     _, (framed,) = backend.frame(photos, [STUDIO_GRAY], 1, 3)
     strength = Strength(face=0.1, hair=0.3, body=0.6, backdrop=0.9)
-    masks = region_masks(framed)
+    masks = region_masks(framed, OUTPUT_SIZE)
     # When the strength map is built with the hair redrawn, and with the hair kept
     redrawn = strength_map(framed, strength, False, OUTPUT_SIZE)
     kept = strength_map(framed, strength, True, OUTPUT_SIZE)
@@ -847,7 +847,7 @@ def test_default_recipe_is_valid_and_commercial() -> None:
 
 
 # ---------------------------------------------------------------------------------------
-# bench_gpu.py
+# bench_gpu.py (the end-to-end GPU benchmark; only its CPU smoke mode can run here)
 
 
 def _bench() -> Any:
@@ -859,17 +859,25 @@ def _bench() -> Any:
     return module
 
 
-def test_bench_quick_prints_a_markdown_table(capsys: pytest.CaptureFixture[str]) -> None:
-    # Given the benchmark script
+def test_bench_tiny_runs_generate_end_to_end_and_says_it_is_not_a_gpu_number(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given the benchmark script on a machine without CUDA
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     main: Callable[[list[str]], int] = _bench().main
-    # When it runs its CPU smoke mode
-    code = main(["--quick"])
-    # Then it prints one Markdown row per configuration with time per image and images/hour
+    # When it runs its tiny CPU smoke mode (one variant, the default recipe)
+    code = main(["--tiny", "--modes", "default", "--variants", "1"])
+    # Then it prints one Markdown row of the end-to-end measures, and says no GPU was measured
     out = capsys.readouterr().out
     assert code == 0
-    rows = [line for line in out.splitlines() if line.startswith("| ") and re.search(r"\d+\.\d+ \|", line)]
-    assert len(rows) >= 4
-    assert "images / GPU-hour" in out
+    assert "not measured on GPU" in out
+    assert "load + compile + warm-up s" in out and "gate s / image (CPU)" in out
+    rows = [line for line in out.splitlines() if line.startswith("| default |")]
+    assert len(rows) == 1
+    cells = [cell.strip() for cell in rows[0].strip("|").split("|")]
+    assert cells[1] == "1"  # batch = variants
+    assert float(cells[3]) > 0 and float(cells[6]) > 0 and float(cells[8]) > 0
+    assert cells[5] == "-"  # no GPU memory without a GPU
 
 
 def test_bench_without_cuda_exits_with_a_clear_message(
@@ -877,7 +885,7 @@ def test_bench_without_cuda_exits_with_a_clear_message(
 ) -> None:
     # Given a machine without CUDA
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    # When the full benchmark is asked for, Then it exits non-zero saying why
+    # When the full benchmark is asked for, Then it exits non-zero saying it measured nothing
     code = _bench().main([])
     assert code == 2
-    assert "CUDA" in capsys.readouterr().err
+    assert "not measured on GPU" in capsys.readouterr().err

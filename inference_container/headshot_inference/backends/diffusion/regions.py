@@ -35,6 +35,9 @@ HEAD_AXES: Final = (1.7, 2.1)
 HEAD_DROP: Final = 0.1
 # Region edges are blurred over this many eye distances so strengths change gradually.
 FEATHER: Final = 0.12
+# Masks are built at least this large, then area-averaged to the latent grid (1/8 of the
+# resolution): finer would only cost blur time, the strengths apply per latent pixel.
+WORK_SIDE: Final = 256
 
 
 def ellipse(face: Face, side: int, axes: tuple[float, float], drop: float) -> np.ndarray:
@@ -46,21 +49,22 @@ def ellipse(face: Face, side: int, axes: tuple[float, float], drop: float) -> np
     return mask
 
 
-def region_masks(framed: Framed) -> dict[str, np.ndarray]:
-    """Soft masks (float32, summing to 1) of the face, hair, body and backdrop at OUTPUT_SIZE."""
-    side = framed.image.shape[0]
-    sigma = max(0.5, FEATHER * framed.face.eye_distance)
-    face = cv2.GaussianBlur(ellipse(framed.face, side, KEEP_AXES, KEEP_DROP).astype(np.float32), (0, 0), sigma)
-    head = cv2.GaussianBlur(ellipse(framed.face, side, HEAD_AXES, HEAD_DROP).astype(np.float32), (0, 0), sigma)
+def region_masks(framed: Framed, side: int) -> dict[str, np.ndarray]:
+    """Soft masks (float32, summing to 1) of the face, hair, body and backdrop at `side` px."""
+    geometry = framed.face.scaled(side / framed.image.shape[0])
+    sigma = max(0.5, FEATHER * geometry.eye_distance)
+    face = cv2.GaussianBlur(ellipse(geometry, side, KEEP_AXES, KEEP_DROP).astype(np.float32), (0, 0), sigma)
+    head = cv2.GaussianBlur(ellipse(geometry, side, HEAD_AXES, HEAD_DROP).astype(np.float32), (0, 0), sigma)
+    matte = cv2.resize(framed.person.astype(np.float32), (side, side), interpolation=cv2.INTER_AREA)
     # The face ellipse is person wherever the matte is unsure: it is never redrawn far.
-    person = np.maximum(np.clip(framed.person.astype(np.float32), 0.0, 1.0), face)
+    person = np.maximum(np.clip(matte, 0.0, 1.0), face)
     rest = person - face
     return {"face": face, "hair": rest * head, "body": rest * (1.0 - head), "backdrop": 1.0 - person}
 
 
 def strength_map(framed: Framed, strength: Strength, keep_hair: bool, side: int) -> np.ndarray:
     """Per-pixel strength (float32, side x side): the regions' strengths mixed by their masks."""
-    masks = region_masks(framed)
+    masks = region_masks(framed, max(side, WORK_SIDE))
     hair = strength.face if keep_hair else strength.hair
     values = {"face": strength.face, "hair": hair, "body": strength.body, "backdrop": strength.backdrop}
     mixed = np.zeros_like(masks["face"])
