@@ -72,12 +72,16 @@ lint: $(DEV_STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-## make bench: photo checks, studio per-output CPU time, local-stack budgets (see docs/PERFORMANCE.md)
+## make bench: photo checks, studio per-output CPU time, local-stack budgets, diffusion on GPU when CUDA is there (see docs/PERFORMANCE.md)
 bench: $(DEV_STAMP) $(MODELS_STAMP)
 	$(BIN)/python tests/benchmarks/bench_check.py
 	$(BIN)/python inference_container/bench_studio.py
 	$(BIN)/python tests/benchmarks/bench_gate.py
 	$(BIN)/python tests/benchmarks/bench_local.py
+	@# The diffusion backend end to end on the GPU: only where CUDA is (never an estimate without one).
+	@if $(BIN)/python -c "import sys, torch; sys.exit(not torch.cuda.is_available())" 2>/dev/null; then \
+		$(BIN)/python inference_container/bench_gpu.py; \
+	else echo "bench_gpu.py skipped: no CUDA device, the diffusion backend is not measured on GPU"; fi
 
 ## make build: Lambda artefacts for python3.12/x86_64 without Docker (an offline `sam build`)
 build: $(DEV_STAMP) $(MODELS_STAMP)
