@@ -56,7 +56,8 @@ from headshot_inference.backends.diffusion.recipe import Recipe, Strength
 from headshot_inference.backends.diffusion.regions import RegionHold, start_steps, strength_map
 from headshot_inference.settings import get_settings
 
-log = logging.getLogger(__name__)
+# The package's logger (the name operators filter on, as before the package split).
+log = logging.getLogger(__name__.rpartition(".")[0])
 
 # Salt for the noise RegionHold re-noises held pixels with: independent of the pipeline's own.
 _HOLD_NOISE_SALT: Final = 0x5EED_4E01

@@ -18,7 +18,8 @@ from headshot_inference.backends.diffusion.recipe import Recipe
 if TYPE_CHECKING:
     import torch
 
-log = logging.getLogger(__name__)
+# The package's logger (the name operators filter on, as before the package split).
+log = logging.getLogger(__name__.rpartition(".")[0])
 
 
 def load_pipeline(model_dir: Path, recipe: Recipe, device: str, dtype: Any, few_step: bool) -> Any:
