@@ -16,6 +16,7 @@ import os
 import re
 import socket
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -62,6 +63,7 @@ from headshot_inference.backends.diffusion.paste import paste_mask  # noqa: E402
 from headshot_inference.backends.diffusion.pipeline import upcasts_vae  # noqa: E402
 from headshot_inference.backends.diffusion.regions import RegionHold, region_masks, start_steps, strength_map  # noqa: E402
 from headshot_inference.styles import STUDIO_BLUE, STUDIO_GRAY  # noqa: E402
+from tests.container.conftest import container_settings, running  # noqa: E402
 from tests.support.images import astronaut, encode  # noqa: E402
 
 torch: Any = importlib.import_module("torch")
@@ -647,6 +649,31 @@ def test_warm_up_runs_a_generation_inside_load(
     # and a request adds its own call only
     warm.generate(photos, [STUDIO_GRAY], 1, 1)
     assert len(calls) == 2
+
+
+def test_ping_turns_200_only_after_the_warm_up(
+    model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a diffusion backend with warm-up on, whose pipeline calls wait until released
+    entered, release = threading.Event(), threading.Event()
+    original = diffusers.StableDiffusionXLImg2ImgPipeline.__call__
+
+    def gated(self: Any, *args: Any, **kwargs: Any) -> Any:
+        entered.set()
+        release.wait(60)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(diffusers.StableDiffusionXLImg2ImgPipeline, "__call__", gated)
+    warm = DiffusionBackend(variant_dir(model_dir, tmp_path / "warm", _recipe(warmup=True)), device="cpu")
+    with running(warm, container_settings(tmp_path / "settings")) as server:
+        # When the server starts and its load reaches the warm-up generation
+        assert entered.wait(60)
+        # Then SageMaker's /ping still hears "loading"
+        assert server.request("GET", "/ping") == (503, {"status": "loading"})
+        # and once the warm-up has run, "ready"
+        release.set()
+        server.wait_ready(120)
+        assert server.request("GET", "/ping") == (200, {"status": "ready", "backend": "diffusion"})
 
 
 def test_unet_and_vae_are_channels_last(backend: DiffusionBackend) -> None:
