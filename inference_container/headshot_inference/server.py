@@ -30,6 +30,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from headshot.checks import PhotoChecker
+from headshot.settings import ConfigurationError
 from headshot.settings import get_settings as get_photo_settings
 from headshot_inference.backends import Backend
 from headshot_inference.content_credentials import ContentCredentials
@@ -61,6 +62,12 @@ class InferenceService:
     def load(self) -> None:
         started = time.perf_counter()
         # First: a bad signing secret stops the start in a second, before minutes of model load.
+        if self.settings.c2pa_secret_arn is None and not self.settings.unsigned_outputs:
+            raise ConfigurationError(
+                "HEADSHOT_C2PA_SECRET_ARN is not set: every output must carry signed Content Credentials "
+                "(docs/CONTENT_CREDENTIALS.md); set HEADSHOT_UNSIGNED_OUTPUTS=true to serve unsigned "
+                "outputs on purpose (tests, local experiments)"
+            )
         self._credentials = load_content_credentials(self.settings.c2pa_secret_arn)
         self.backend.load()
         self._checker = PhotoChecker()  # loads the dlib models once for the process

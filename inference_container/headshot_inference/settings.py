@@ -75,6 +75,15 @@ def _device(env: Mapping[str, str]) -> str:
     return device
 
 
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if raw in ("", "false", "0", "no"):
+        return False
+    if raw in ("true", "1", "yes"):
+        return True
+    raise ConfigurationError(f"{name} must be true or false, got {raw!r}")
+
+
 def _secret_arn(env: Mapping[str, str], name: str) -> str | None:
     raw = env.get(name, "").strip()
     if not raw:
@@ -104,9 +113,11 @@ class ContainerSettings:
     # named (no silent CPU fallback in production).
     device: str
     # Secrets Manager secret holding the C2PA signing key and certificate chain
-    # (docs/CONTENT_CREDENTIALS.md); fetched once at load. None: outputs are not signed, which
-    # the endpoint never allows (template.yaml always sets it) and the server logs loudly.
+    # (docs/CONTENT_CREDENTIALS.md); fetched once at load. The server refuses to start without
+    # it unless `unsigned_outputs` says so on purpose (tests, local experiments): an image
+    # deployed outside our template must not quietly deliver unmarked AI images.
     c2pa_secret_arn: str | None = None
+    unsigned_outputs: bool = False
     # Outputs that fail the fidelity gate are generated again with a new seed (backends whose
     # images depend on the seed): at most this many times each, and this many in all per job.
     max_regenerations: int = 2
@@ -133,6 +144,7 @@ class ContainerSettings:
             log_level=env.get("LOG_LEVEL", "").strip().upper() or "INFO",
             device=_device(env),
             c2pa_secret_arn=_secret_arn(env, "HEADSHOT_C2PA_SECRET_ARN"),
+            unsigned_outputs=_flag(env, "HEADSHOT_UNSIGNED_OUTPUTS"),
             max_regenerations=_int(env, "HEADSHOT_MAX_REGENERATIONS", 2, minimum=0, maximum=10),
             max_regenerations_total=_int(env, "HEADSHOT_MAX_REGENERATIONS_TOTAL", 8, minimum=0, maximum=64),
         )

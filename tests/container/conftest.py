@@ -111,7 +111,13 @@ def s3(aws_env: dict[str, str]) -> S3:
 
 
 def container_settings(tmp_path: Path, **env: str) -> ContainerSettings:
-    base = {"SAGEMAKER_BIND_TO_PORT": "0", "HEADSHOT_BIND_HOST": "127.0.0.1", "HEADSHOT_MODEL_DIR": str(tmp_path)}
+    # Unsigned on purpose unless a test names a signing secret (test_content_credentials does).
+    base = {
+        "SAGEMAKER_BIND_TO_PORT": "0",
+        "HEADSHOT_BIND_HOST": "127.0.0.1",
+        "HEADSHOT_MODEL_DIR": str(tmp_path),
+        "HEADSHOT_UNSIGNED_OUTPUTS": "true",
+    }
     return ContainerSettings.from_env(base | env)
 
 

@@ -33,7 +33,7 @@ from headshot_inference.content_credentials import (
 from headshot_inference.metadata import CONTENT_TYPES, read_xmp
 from headshot_inference.render import EXIT_KEPT, EXIT_USAGE, RenderResult, render
 from headshot_inference.render import main as render_main
-from headshot_inference.server import InferenceServer
+from headshot_inference.server import InferenceServer, InferenceService
 from headshot_inference.settings import get_settings
 from headshot_inference.signing_secret import fetch_signing_material, load_content_credentials
 from infra.local.c2pa_test_chain import ThrowawayChain, generate_test_chain
@@ -278,6 +278,20 @@ def test_no_secret_means_unsigned_and_a_warning(caplog: pytest.LogCaptureFixture
 
 # ---------------------------------------------------------------------------------------
 # the server
+
+
+def test_the_server_refuses_to_start_unsigned_unless_told_to(tmp_path: Path, studio: StudioBackend) -> None:
+    # Given a server with no signing secret and no explicit opt-out (an image deployed by hand)
+    settings = container_settings(tmp_path, HEADSHOT_UNSIGNED_OUTPUTS="false")
+    # When it loads
+    refused = InferenceService(settings, studio)
+    with pytest.raises(ConfigurationError, match="HEADSHOT_UNSIGNED_OUTPUTS=true"):
+        refused.load()
+    # Then it never becomes ready; with the opt-out it does (tests, local experiments)
+    assert not refused.ready.is_set()
+    unsigned = InferenceService(container_settings(tmp_path), studio)
+    unsigned.load()
+    assert unsigned.ready.is_set()
 
 
 def test_the_server_signs_what_it_writes_to_s3(

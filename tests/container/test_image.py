@@ -82,6 +82,7 @@ def test_backend_comes_from_the_model_dir_unless_the_environment_says(tmp_path: 
         {"HEADSHOT_BACKEND": "gan"},
         {"HEADSHOT_MIN_IMAGES_KEPT": "-1"},
         {"HEADSHOT_DEVICE": "tpu"},
+        {"HEADSHOT_UNSIGNED_OUTPUTS": "maybe"},
     ],
 )
 def test_malformed_settings_fail_at_start(tmp_path: Path, env: dict[str, str]) -> None:

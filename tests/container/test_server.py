@@ -230,6 +230,7 @@ def test_sigterm_stops_the_container_process_gracefully(
         "HEADSHOT_BIND_HOST": "127.0.0.1",
         "HEADSHOT_MODEL_DIR": str(tmp_path),
         "HEADSHOT_BACKEND": "studio",
+        "HEADSHOT_UNSIGNED_OUTPUTS": "true",
         "PYTHONPATH": os.pathsep.join(filter(None, [str(package_root), os.environ.get("PYTHONPATH")])),
         "PYTHONUNBUFFERED": "1",
     }  # fmt: skip
