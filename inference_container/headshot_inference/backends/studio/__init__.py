@@ -37,7 +37,7 @@ from headshot_inference.backends import (
     SourcePhoto,
     plan,
 )
-from headshot_inference.backends.studio import compose, matte, rim
+from headshot_inference.backends.studio import compose, matte, person_mask, rim
 from headshot_inference.backends.studio.framing import (
     EYE_DISTANCE,
     EYE_LINE,
@@ -166,16 +166,16 @@ def prepare(photo: SourcePhoto) -> Prepared:
     inside, photo_xy = _coverage(canvas.from_photo, image.shape[1], image.shape[0])
     if mesh is not None:
         to_canvas = canvas.from_photo @ np.diag([photo.face_scale, photo.face_scale, 1.0])
-        face = matte.face_region_from_mesh(mesh, to_canvas, WORK_SIDE)
-        ears = matte.ear_regions_from_mesh(mesh, to_canvas, WORK_SIDE, canvas.per_d)
+        face = person_mask.face_region_from_mesh(mesh, to_canvas, WORK_SIDE)
+        ears = person_mask.ear_regions_from_mesh(mesh, to_canvas, WORK_SIDE, canvas.per_d)
     else:
-        face = matte.face_region_from_eyes(canvas.eye, canvas.per_d, WORK_SIDE)
+        face = person_mask.face_region_from_eyes(canvas.eye, canvas.per_d, WORK_SIDE)
         ears = None
     face &= inside
-    person = matte.person_mask(pixels, inside, face, canvas.per_d, ears)
+    person = person_mask.person_mask(pixels, inside, face, canvas.per_d, ears)
     ear_skin = np.zeros_like(person)
     if ears is not None:
-        person, ear_skin = matte.ear_skin(pixels, person, ears & inside & ~face, canvas.per_d)
+        person, ear_skin = person_mask.ear_skin(pixels, person, ears & inside & ~face, canvas.per_d)
     missing = missing_body(person, inside, photo_xy, (image.shape[1], image.shape[0]))
     frames = candidates(canvas, person, missing, eye_distance)
     base = frames.best() if frames.refusal is None else None
