@@ -226,3 +226,29 @@ def test_a_fault_fails_only_its_own_message(world: dict[str, Any], job_store: Dy
     assert response == {"batchItemFailures": [{"itemIdentifier": "msg-1"}]}
     stored = job_store.get(good["job_id"])
     assert stored is not None and stored.status is JobStatus.QUEUED
+
+
+def test_a_delete_racing_the_validator_leaves_no_face_behind(
+    world: dict[str, Any], job_store: DynamoJobStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a two-photo job whose owner DELETEs it while the validator checks the first photo
+    job = new_job(world, photos=2)
+    key = upload(world, job, 0, images.encode(images.astronaut()))
+    save = job_store.save
+    pending = [True]
+
+    def delete_first(stored_job: Any) -> None:
+        if pending and pending.pop():
+            world["plane"].delete_job("user-alice", job["job_id"])
+        save(stored_job)
+
+    monkeypatch.setattr(job_store, "save", delete_first)
+    # When the upload event is handled (and redelivered)
+    assert handle(world, key) == {"batchItemFailures": []}
+    assert handle(world, key) == {"batchItemFailures": []}
+    # Then the DynamoDB record keeps no biometric evidence and no photo key, and no object is left
+    stored = job_store.get(job["job_id"])
+    assert stored is not None and stored.status is JobStatus.DELETED
+    assert all(p.embedding is None and p.chip_signature is None and p.skin_lab is None and p.key is None
+               for p in stored.photos)  # fmt: skip
+    assert objects(world) == [] and world["inference"].calls == []

@@ -24,8 +24,13 @@ class DeleteJob:
         if job.status is JobStatus.DELETED:
             return
 
-        def erase(current: Job) -> None:
+        def erase(current: Job) -> list[str]:
+            keys = current.inference_object_keys()
             if current.status is not JobStatus.DELETED:
                 current.erase_personal_data(self.clock())
+            return keys
 
-        update(self.store, job_id, erase)
+        outcome = update(self.store, job_id, erase)
+        # Again once the record says deleted: an intake or a result that wrote between the first
+        # erasure and the record's change sees `deleted` from now on, but what it wrote is here.
+        self.storage.erase_job(job.job_id, outcome[1] if outcome else [])

@@ -65,8 +65,12 @@ class RecordUpload:
         job = self.store.get(job_id)
         photo = job.photo(photo_id) if job else None
         if job is None or photo is None or photo.status is not PhotoStatus.PENDING or not job.can_become_validating:
-            # Unknown, duplicate or late: the original must not linger either way.
-            self.storage.delete([key])
+            # Unknown, duplicate or late: the original must not linger either way, nor a copy an
+            # earlier attempt kept for a photo the record no longer points at (a DELETE raced it).
+            leftovers = [key]
+            if photo is None or job is None or job.status is JobStatus.DELETED or photo.key is None:
+                leftovers.append(photo_key(job_id, photo_id))
+            self.storage.delete(leftovers)
             return UploadResult(UploadOutcome.IGNORED)
         # 2. The check; an accepted photo's normalised, EXIF-free copy is kept, the original never.
         check = self._check_upload(key, photo_id)
@@ -79,7 +83,10 @@ class RecordUpload:
         self.storage.delete([key])
 
         # 3. The verdict on the job; the last photo in settles the set.
-        def settle(current: Job) -> bool:
+        def settle(current: Job) -> bool | None:
+            # None: the job stopped receiving photos meanwhile (deleted, expired): nothing is written.
+            if not current.can_become_validating:
+                return None
             current_photo = current.photo(photo_id)
             if current_photo is None or current_photo.status is not PhotoStatus.PENDING:
                 return False
@@ -100,7 +107,10 @@ class RecordUpload:
             return True
 
         outcome = update(self.store, job_id, settle)
-        if outcome is None:
+        if outcome is None or outcome[1] is None:
+            # A DELETE (or the sweeper) won the race: the copy kept above must not outlive it.
+            if kept_key is not None:
+                self.storage.delete([kept_key])
             return UploadResult(UploadOutcome.IGNORED)
         job, settled_now = outcome
         # 4. A settled set starts inference or is rejected with its webhook.
