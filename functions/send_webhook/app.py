@@ -39,10 +39,10 @@ class RetryLater(Exception):  # noqa: N818 - control flow for the batch processo
     pass
 
 
-def signing_secret() -> bytes:
+def signing_secret() -> str:
     # Cached for 5 minutes: rotation takes effect without a cold start, the secret is not fetched per message.
     value = parameters.get_secret(SECRET_ARN, max_age=300)
-    return value.encode() if isinstance(value, str) else bytes(value)
+    return value if isinstance(value, str) else bytes(value).decode("ascii")
 
 
 @tracer.capture_method

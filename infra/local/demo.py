@@ -189,9 +189,7 @@ def _run(
     event: dict[str, Any] = {}
     if receiver.deliveries:
         headers, raw = receiver.deliveries[-1]
-        verified = verify(
-            state["webhook_secret"].encode(), raw, headers.get("Headshot-Signature", ""), int(time.time())
-        )
+        verified = verify(state["webhook_secret"], raw, headers, int(time.time()))
         event = json.loads(raw)
         print(f"  webhook {event.get('type')} received, signature {'verified' if verified else 'INVALID'}")
     else:

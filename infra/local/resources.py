@@ -8,6 +8,7 @@ and event sources. Nothing here restates a name or a setting the template alread
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import secrets
@@ -286,7 +287,8 @@ def create_all(
     lifecycle = resolver.resolve(bucket_props.get("LifecycleConfiguration", {})).get("Rules", [])
 
     (secret_id,) = resources_of(template, "AWS::SecretsManager::Secret")
-    webhook_secret = "whsec_" + secrets.token_hex(24)
+    # Standard Webhooks form: whsec_ + base64 of a 32-byte key (docs/WEBHOOKS.md).
+    webhook_secret = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
     secret_arn = clients["secretsmanager"].create_secret(Name=resolver.name(secret_id), SecretString=webhook_secret)[
         "ARN"
     ]

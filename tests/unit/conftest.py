@@ -77,7 +77,7 @@ def control_world(job_store: DynamoJobStore, monkeypatch: pytest.MonkeyPatch) ->
     sqs = boto3.client("sqs", region_name=REGION)
     queue_url = create_queue(sqs, "WebhookQueue", "headshot-webhooks-test")
     secret_arn = boto3.client("secretsmanager", region_name=REGION).create_secret(
-        Name="headshot-webhook-secret", SecretString="whsec_test_0123456789abcdef"
+        Name="headshot-webhook-secret", SecretString="whsec_aGVhZHNob3Qtd2ViaG9vay10ZXN0LWtleS0zMmJ5dGU="
     )["ARN"]
     resources: dict[str, str | list[str]] = {
         "JobsTable": TABLE, "DataBucket": BUCKET, "WebhookQueue": queue_url, "WebhookSigningSecret": secret_arn,

@@ -14,7 +14,7 @@ from headshot.usecases.access import public_job
 from headshot.usecases.create_job import webhook_policy
 from headshot.usecases.notifications import WebhookRequest
 from headshot.usecases.ports import JobStore, ObjectStorage, WebhookSender, update
-from headshot.webhooks import DeliveryResult, build_event, retry_delay_seconds
+from headshot.webhooks import DeliveryResult, build_event, retry_delay_seconds, signing_keys
 
 
 class DeliveryState(StrEnum):
@@ -39,8 +39,11 @@ class DeliverWebhook:
     send: WebhookSender
     clock: Callable[[], datetime] = utcnow
 
-    def __call__(self, request: WebhookRequest, attempt: int, secret: bytes) -> DeliveryOutcome:
-        """The caller turns RETRY into a delayed redelivery of the message."""
+    def __call__(self, request: WebhookRequest, attempt: int, secret: str) -> DeliveryOutcome:
+        """The caller turns RETRY into a delayed redelivery of the message.
+
+        ``secret`` is the signing secret's text (one key, or two while rotating; see signing_keys).
+        """
         # 1. Only for a live job with a webhook, and only until delivered.
         job = self.store.get(request.job_id)
         if job is None or not job.webhook_url or job.status is JobStatus.DELETED:
@@ -54,7 +57,7 @@ class DeliverWebhook:
             request.event_type,
             public_job(job, self.storage, now),
             request.created_at,
-            secret=secret,
+            keys=signing_keys(secret),
             timestamp=int(now.timestamp()),
         )
         result = self.send(job.webhook_url, body, headers, webhook_policy(self.settings))

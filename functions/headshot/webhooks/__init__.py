@@ -3,7 +3,8 @@
 Standard library only, so the API and the sender Lambda share it without extra packages.
 One module per job:
 
-* ``signing``: the event envelope, ``Headshot-Signature`` (``sign``/``verify``), ``build_event``.
+* ``signing``: the event envelope and its Standard Webhooks headers (``sign``/``verify``,
+  ``signing_keys``, ``build_event``).
 * ``errors``: ``WebhookErrorCode`` and ``WebhookUrlError``.
 * ``targets``: the URL policy (``WebhookPolicy``, ``validate_url``).
 * ``addresses``: SSRF address vetting (``address_problem``, ``resolve_target``).
@@ -37,13 +38,15 @@ from headshot.webhooks.delivery import MAX_RESPONSE_BYTES, DeliveryResult, deliv
 from headshot.webhooks.errors import WebhookErrorCode, WebhookUrlError
 from headshot.webhooks.signing import (
     DEFAULT_TOLERANCE_S,
-    EVENT_ID_HEADER,
-    EVENT_TYPE_HEADER,
+    ID_HEADER,
+    SECRET_PREFIX,
     SIGNATURE_HEADER,
+    TIMESTAMP_HEADER,
     USER_AGENT,
     WebhookEventType,
     build_event,
     sign,
+    signing_keys,
     verify,
 )
 from headshot.webhooks.targets import MAX_URL_LENGTH, ParsedTarget, WebhookPolicy, validate_url
@@ -58,12 +61,13 @@ __all__ = [
     "DEFAULT_CONNECT_TIMEOUT_S",
     "DEFAULT_TIMEOUT_S",
     "DEFAULT_TOLERANCE_S",
-    "EVENT_ID_HEADER",
-    "EVENT_TYPE_HEADER",
+    "ID_HEADER",
     "MAX_RESPONSE_BYTES",
     "MAX_URL_LENGTH",
+    "SECRET_PREFIX",
     "SIGNATURE_HEADER",
     "SQS_MAX_VISIBILITY_S",
+    "TIMESTAMP_HEADER",
     "USER_AGENT",
     "DeliveryResult",
     "IPAddress",
@@ -82,6 +86,7 @@ __all__ = [
     "resolve_target",
     "retry_delay_seconds",
     "sign",
+    "signing_keys",
     "validate_url",
     "verify",
 ]

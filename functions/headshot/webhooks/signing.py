@@ -1,10 +1,15 @@
-"""Signed webhook events: the envelope, the ``Headshot-Signature`` header, and its verification.
+"""Signed webhook events in the Standard Webhooks scheme (https://www.standardwebhooks.com).
 
-Standard library only, so the API, the sender Lambda and receivers' examples share it.
+Headers ``webhook-id``, ``webhook-timestamp`` and ``webhook-signature: v1,<base64>``, the
+signature an HMAC-SHA256 over ``<id>.<timestamp>.<body>``, so receivers verify with the
+``standardwebhooks`` library of their language. Standard library only, so the API, the
+sender Lambda and receivers' examples share it.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import hmac
 import json
@@ -14,11 +19,16 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Final
 
-SIGNATURE_HEADER: Final = "Headshot-Signature"
-EVENT_ID_HEADER: Final = "Headshot-Event-Id"
-EVENT_TYPE_HEADER: Final = "Headshot-Event-Type"
+ID_HEADER: Final = "webhook-id"
+TIMESTAMP_HEADER: Final = "webhook-timestamp"
+SIGNATURE_HEADER: Final = "webhook-signature"
 USER_AGENT: Final = "headshot-webhooks/1"
+# The libraries' window (5 minutes either way); receivers should not widen it.
 DEFAULT_TOLERANCE_S: Final = 300
+SECRET_PREFIX: Final = "whsec_"
+# The spec's key sizes; a shorter key is a configuration mistake, not a key.
+MIN_KEY_BYTES: Final = 24
+MAX_KEY_BYTES: Final = 64
 
 
 class WebhookEventType(StrEnum):
@@ -26,60 +36,76 @@ class WebhookEventType(StrEnum):
     JOB_REJECTED = "job.rejected"
     JOB_FAILED = "job.failed"
     JOB_EXPIRED = "job.expired"
+    WEBHOOK_TEST = "webhook.test"
 
 
-def _mac(secret: bytes, body: bytes, timestamp: int) -> str:
-    return hmac.new(secret, f"{timestamp}.".encode("ascii") + body, hashlib.sha256).hexdigest()
+def signing_keys(secret: str) -> tuple[bytes, ...]:
+    """The HMAC keys in the signing secret's text, newest first.
 
-
-def sign(secret: bytes, body: bytes, timestamp: int, *, extra_secrets: Sequence[bytes] = ()) -> str:
-    """The ``Headshot-Signature`` value: ``t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>." + body)>``.
-
-    ``extra_secrets`` add further ``v1=`` entries so receivers keep verifying while a key is
-    being rotated (sign with old and new until every receiver has the new one).
+    The text holds one key, or two separated by whitespace while a key is rotated. Each key is
+    base64, with or without the ``whsec_`` prefix (CloudFormation's 64 letters and digits are
+    base64 of 48 bytes). Raises ValueError for anything else, so nothing is signed with a bad key.
     """
+    keys: list[bytes] = []
+    for word in secret.split():
+        text = word.removeprefix(SECRET_PREFIX)
+        try:
+            key = base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
+        except (binascii.Error, ValueError):
+            raise ValueError("webhook signing key is not base64") from None
+        if not MIN_KEY_BYTES <= len(key) <= MAX_KEY_BYTES:
+            raise ValueError(f"webhook signing key must be {MIN_KEY_BYTES}-{MAX_KEY_BYTES} bytes")
+        keys.append(key)
+    if not keys:
+        raise ValueError("webhook signing secret is empty")
+    return tuple(keys)
+
+
+def _mac(key: bytes, event_id: str, timestamp: int, body: bytes) -> bytes:
+    return hmac.new(key, f"{event_id}.{timestamp}.".encode("ascii") + body, hashlib.sha256).digest()
+
+
+def sign(keys: Sequence[bytes], event_id: str, timestamp: int, body: bytes) -> str:
+    """The ``webhook-signature`` value: one ``v1,<base64>`` per key, space-separated."""
     if isinstance(timestamp, bool) or not isinstance(timestamp, int) or timestamp < 0:
         raise ValueError("timestamp must be a non-negative int of unix seconds")
-    secrets = [secret, *extra_secrets]
-    if any(not s for s in secrets):
+    if not keys or any(not key for key in keys):
         # An empty HMAC key still "signs"; refuse so a missing secret never ships unsigned-in-effect.
         raise ValueError("webhook signing secret is empty")
-    return ",".join([f"t={timestamp}", *(f"v1={_mac(s, body, timestamp)}" for s in secrets)])
+    return " ".join(f"v1,{base64.b64encode(_mac(key, event_id, timestamp, body)).decode('ascii')}" for key in keys)
 
 
-_HEX64 = re.compile(r"[0-9a-f]{64}")
+def verify(
+    secret: str, body: bytes, headers: Mapping[str, str], now: int, tolerance_s: int = DEFAULT_TOLERANCE_S
+) -> bool:
+    """Whether ``headers`` carry a valid, fresh signature of ``body`` under any key in ``secret``.
 
-
-def verify(secret: bytes, body: bytes, header: str, now: int, tolerance_s: int = DEFAULT_TOLERANCE_S) -> bool:
-    """Whether ``header`` carries a valid, fresh signature of ``body`` under ``secret``.
-
-    Any one matching ``v1=`` entry suffices (key rotation). Unknown schemes are ignored; a
-    malformed header is simply invalid. Never raises.
+    What a Standard Webhooks library does, for this repository's demo and benchmarks. Never raises.
     """
-    if not secret or not isinstance(header, str):
+    try:
+        keys = signing_keys(secret)
+    except ValueError:
         return False
-    timestamps: list[str] = []
-    candidates: list[str] = []
-    for item in header.split(","):
-        key, sep, value = item.strip().partition("=")
-        if not sep:
+    lower = {name.lower(): value for name, value in headers.items()}
+    event_id = lower.get(ID_HEADER, "")
+    stamp = lower.get(TIMESTAMP_HEADER, "")
+    if not event_id or not stamp.isascii() or not stamp.isdigit() or abs(now - int(stamp)) > tolerance_s:
+        return False
+    candidates: list[bytes] = []
+    for item in lower.get(SIGNATURE_HEADER, "").split(" "):
+        version, _, value = item.partition(",")
+        if version != "v1":
+            continue  # other schemes are ignored, as the spec says
+        try:
+            candidates.append(base64.b64decode(value, validate=True))
+        except (binascii.Error, ValueError):
             continue
-        if key == "t":
-            timestamps.append(value)
-        elif key == "v1":
-            candidates.append(value)
-    # Exactly one t: with two, which one the HMAC covered would be ambiguous.
-    if len(timestamps) != 1 or not timestamps[0].isascii() or not timestamps[0].isdigit() or not candidates:
-        return False
-    t = int(timestamps[0])
-    if abs(now - t) > tolerance_s:
-        return False
-    expected = _mac(secret, body, t).encode("ascii")
     matched = False
-    for candidate in candidates:
-        # compare_digest on equal-type bytes is constant time; check every entry, no early exit.
-        ok = bool(_HEX64.fullmatch(candidate)) and hmac.compare_digest(expected, candidate.encode("ascii"))
-        matched = matched or ok
+    for key in keys:
+        expected = _mac(key, event_id, int(stamp), body)
+        for candidate in candidates:
+            # Every pair is compared (no early exit), each in constant time.
+            matched = hmac.compare_digest(expected, candidate) or matched
     return matched
 
 
@@ -100,14 +126,13 @@ def build_event(
     data: Mapping[str, Any],
     created_at: datetime | str,
     *,
-    secret: bytes,
+    keys: Sequence[bytes],
     timestamp: int,
-    extra_secrets: Sequence[bytes] = (),
 ) -> tuple[bytes, dict[str, str]]:
     """Body and headers of one delivery attempt.
 
-    Call it per attempt with the current time: the body (and the event id) stay the same on
-    every retry, the signature's ``t`` is fresh so receivers' staleness window holds.
+    Call it per attempt with the current time: the body and ``webhook-id`` stay the same on
+    every retry, the timestamp and signature are fresh so receivers' tolerance window holds.
     """
     kind = WebhookEventType(event_type)
     if not _HEADER_SAFE.fullmatch(event_id):
@@ -119,8 +144,8 @@ def build_event(
     headers = {
         "Content-Type": "application/json",
         "User-Agent": USER_AGENT,
-        EVENT_ID_HEADER: event_id,
-        EVENT_TYPE_HEADER: kind.value,
-        SIGNATURE_HEADER: sign(secret, body, timestamp, extra_secrets=extra_secrets),
+        ID_HEADER: event_id,
+        TIMESTAMP_HEADER: str(timestamp),
+        SIGNATURE_HEADER: sign(keys, event_id, timestamp, body),
     }
     return body, headers

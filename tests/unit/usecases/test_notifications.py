@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 
 from headshot.jobs import Job, JobStatus
 from headshot.usecases.deliver_webhook import DeliveryState
 from headshot.usecases.notifications import WebhookRequest
-from headshot.webhooks import WebhookEventType
+from headshot.webhooks import WebhookEventType, verify
 from tests.fakes import World, failed
 from tests.unit.usecases.conftest import create
 
-SECRET = b"whsec_test_0123456789abcdef"
+SECRET = "whsec_aGVhZHNob3Qtd2ViaG9vay10ZXN0LWtleS0zMmJ5dGU="
 
 
 def rejected(world: World, webhook_url: str | None = "https://hooks.example.com/h") -> Job:
@@ -50,8 +48,8 @@ def test_a_delivery_is_signed_and_recorded(world: World) -> None:
     outcome = world.plane.deliver_webhook(request, 1, SECRET)
     assert outcome.state is DeliveryState.DELIVERED
     ((url, body, headers),) = world.receiver.calls
-    timestamp, signature = (part.split("=", 1)[1] for part in headers["Headshot-Signature"].split(","))
-    assert hmac.compare_digest(signature, hmac.new(SECRET, f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest())
+    assert verify(SECRET, body, headers, now=int(world.clock().timestamp()))
+    assert headers["webhook-id"] == request.event_id
     event = json.loads(body)
     assert url == "https://hooks.example.com/h" and event["type"] == "job.rejected" and event["id"] == request.event_id
     assert event["data"]["error"]["code"] == "photos_rejected"
