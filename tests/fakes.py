@@ -22,7 +22,7 @@ from headshot.reasons import Finding, Reason
 from headshot.settings import ControlPlaneSettings, PhotoLimits
 from headshot.usecases.layout import JOB_PREFIXES
 from headshot.usecases.notifications import WebhookRequest
-from headshot.usecases.ports import ConcurrentUpdate, Invocation, ObjectMissing, PresignedUpload
+from headshot.usecases.ports import ConcurrentUpdate, InferenceUnavailable, Invocation, ObjectMissing, PresignedUpload
 from headshot.webhooks import DeliveryResult
 from headshot.wiring import ControlPlane, build_control_plane
 
@@ -153,9 +153,14 @@ class RecordingInference:
     def __init__(self, bucket: str = BUCKET) -> None:
         self.bucket = bucket
         self.calls: list[tuple[str, str]] = []
+        # How many of the next invocations fail as a throttled or unreachable endpoint does.
+        self.failures = 0
 
     def invoke(self, input_location: str, inference_id: str) -> Invocation:
         self.calls.append((input_location, inference_id))
+        if self.failures > 0:
+            self.failures -= 1
+            raise InferenceUnavailable("ThrottlingException")
         return Invocation(
             inference_id,
             f"s3://{self.bucket}/async-output/{inference_id}.out",

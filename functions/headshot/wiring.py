@@ -86,7 +86,7 @@ def build_control_plane(
         start_inference=start,
         record_upload=RecordUpload(store, storage, photo_limits, start, notify, checker_factory, clock),
         record_result=RecordResult(store, storage, notify, clock),
-        sweep=SweepJobs(settings, store, notify, clock),
+        sweep=SweepJobs(settings, store, notify, clock, start if inference is not None else None),
         notify=notify,
         deliver_webhook=DeliverWebhook(settings, store, storage, send_webhook, clock),
     )

@@ -38,7 +38,10 @@ REQUIRED: dict[str, list[tuple[str, str]]] = {
         *JOB_WRITE, ("s3:GetObject", "results/"), ("sqs:ChangeMessageVisibility", "WebhookQueue"),
         ("secretsmanager:GetSecretValue", "WebhookSigningSecret"),
     ],
-    "SweeperFunction": [*JOB_WRITE, ("dynamodb:Query", "index"), ("sqs:SendMessage", "WebhookQueue")],
+    "SweeperFunction": [
+        *JOB_WRITE, ("dynamodb:Query", "index"), ("sqs:SendMessage", "WebhookQueue"),
+        ("s3:PutObject", "requests/"), ("sagemaker:InvokeEndpointAsync", "endpoint"),  # stranded rounds
+    ],
 }  # fmt: skip
 
 

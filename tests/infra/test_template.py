@@ -63,7 +63,12 @@ EXPECTED_FUNCTIONS = {
     ),
     "SweeperFunction": (
         "sweeper.app.lambda_handler",
-        {"WEBHOOK_QUEUE_URL", "INFERENCE_REQUEST_TTL_SECONDS", "INFERENCE_INVOCATION_TIMEOUT_SECONDS"},
+        {
+            "SAGEMAKER_ENDPOINT_NAME",
+            "WEBHOOK_QUEUE_URL",
+            "INFERENCE_REQUEST_TTL_SECONDS",
+            "INFERENCE_INVOCATION_TIMEOUT_SECONDS",
+        },
     ),
 }
 

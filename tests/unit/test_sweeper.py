@@ -21,6 +21,7 @@ def make_job(world: dict[str, Any], status: JobStatus, age: timedelta) -> str:
         job.transition(JobStatus.VALIDATING, now)
     if status is JobStatus.QUEUED:
         job.start_round(now)
+        job.inference_invoked = True  # waiting for its result (an uninvoked round is invoked again)
     job.updated_at = now - age
     world["store"].save(job)
     return job_id

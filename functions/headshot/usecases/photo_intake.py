@@ -71,6 +71,10 @@ class RecordUpload:
             if photo is None or job is None or job.status is JobStatus.DELETED or photo.key is None:
                 leftovers.append(photo_key(job_id, photo_id))
             self.storage.delete(leftovers)
+            if job is not None and job.status is JobStatus.QUEUED and not job.inference_invoked:
+                # The redelivery of an event whose invocation failed: invoke the round again (same id).
+                job = self.start_inference(job)
+                return UploadResult(UploadOutcome.RECORDED, job_status=job.status)
             return UploadResult(UploadOutcome.IGNORED)
         # 2. The check; an accepted photo's normalised, EXIF-free copy is kept, the original never.
         check = self._check_upload(key, photo_id)

@@ -5,12 +5,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Final
 
 from headshot.jobs import Job, JobStatus, utcnow
 from headshot.settings import ControlPlaneSettings
 from headshot.usecases.notifications import Notify
-from headshot.usecases.ports import JobStore, update
+from headshot.usecases.ports import InferenceUnavailable, JobStore, StorageError, update
+from headshot.usecases.start_inference import StartInference
 from headshot.webhooks import WebhookEventType
+
+# A queued round not invoked this long after it was queued lost its invocation to an endpoint
+# error; longer than an intake takes to invoke, so the sweeper does not race a first attempt.
+INVOKE_RETRY_AFTER: Final = timedelta(minutes=2)
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +47,7 @@ class SweepJobs:
     store: JobStore
     notify: Notify
     clock: Callable[[], datetime] = utcnow
+    start_inference: StartInference | None = None
 
     def __call__(self) -> list[tuple[str, str]]:
         """Returns the (job_id, error code) pairs it expired."""
@@ -50,7 +57,20 @@ class SweepJobs:
             for stale in self.store.stuck(rule.status, now - rule.age):
                 if self._expire(stale, rule):
                     expired.append((stale.job_id, rule.code))
+        self._invoke_stranded(now)
         return expired
+
+    def _invoke_stranded(self, now: datetime) -> None:
+        """Rounds whose invocation failed (throttled, endpoint unreachable) are invoked again."""
+        if self.start_inference is None:
+            return
+        for job in self.store.stuck(JobStatus.QUEUED, now - INVOKE_RETRY_AFTER):
+            if job.inference_invoked:
+                continue
+            try:
+                self.start_inference(job)
+            except (InferenceUnavailable, StorageError):
+                continue  # still down: the next run tries again, until the job's deadline expires it
 
     def _expire(self, stale: Job, rule: Rule) -> bool:
         seen = stale.version

@@ -15,6 +15,7 @@ def aged(world: World, status: JobStatus, age: timedelta) -> Job:
         job.transition(JobStatus.VALIDATING, world.clock())
     if status is JobStatus.QUEUED:
         job.start_round(world.clock())
+        job.inference_invoked = True  # waiting for its result (an uninvoked round is invoked again)
     job.updated_at = world.clock() - age
     return world.store.put(job)
 
