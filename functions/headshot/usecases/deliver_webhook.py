@@ -48,7 +48,7 @@ class DeliverWebhook:
         job = self.store.get(request.job_id)
         if job is None or not job.webhook_url or job.status is JobStatus.DELETED:
             return DeliveryOutcome(DeliveryState.DROPPED)
-        if job.deliveries.get(request.event_id, {}).get("status") == "delivered":
+        if job.deliveries.get(request.event_id, {}).get("status") == "delivered" and not request.redelivery:
             return DeliveryOutcome(DeliveryState.DELIVERED)
         # 2. The body is the job as it is now, signed at send time.
         now = self.clock()
@@ -73,6 +73,8 @@ class DeliverWebhook:
             "http_status": result.status,
             "error_code": result.error_code,
             "at": iso(now),
+            # When the event happened: a redelivery sends the same envelope again.
+            "created_at": request.created_at,
         }
 
         def note(current: Job) -> None:

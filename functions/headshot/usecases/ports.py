@@ -132,19 +132,26 @@ class WebhookRequest:
     event_type: WebhookEventType
     event_id: str
     created_at: str
+    # Asked for by the owner (POST /v1/jobs/{id}/webhook/redeliver): sent even if delivered before.
+    redelivery: bool = False
 
     def to_message(self) -> str:
-        return json.dumps(
-            {"job_id": self.job_id, "type": self.event_type.value, "event_id": self.event_id,
-             "created_at": self.created_at}
-        )  # fmt: skip
+        message: dict[str, str | bool] = {
+            "job_id": self.job_id,
+            "type": self.event_type.value,
+            "event_id": self.event_id,
+            "created_at": self.created_at,
+        }
+        if self.redelivery:
+            message["redelivery"] = True
+        return json.dumps(message)
 
     @classmethod
     def from_message(cls, body: str) -> WebhookRequest:
         message = json.loads(body)
         return cls(
             str(message["job_id"]), WebhookEventType(message["type"]), str(message["event_id"]),
-            str(message["created_at"]),
+            str(message["created_at"]), message.get("redelivery") is True,
         )  # fmt: skip
 
 
@@ -152,6 +159,12 @@ class WebhookQueue(Protocol):
     """Where webhook requests go (an SQS adapter in production)."""
 
     def send(self, request: WebhookRequest) -> None: ...
+
+
+class SigningSecret(Protocol):
+    """The webhook signing secret's current text (Secrets Manager in production; see signing_keys)."""
+
+    def __call__(self) -> str: ...
 
 
 class WebhookSender(Protocol):
