@@ -24,10 +24,22 @@ def luma(rgb: np.ndarray) -> np.ndarray:
     return np.asarray(rgb, dtype=np.float32) @ LUMA_WEIGHTS
 
 
+def _linearise(c: np.ndarray) -> np.ndarray:
+    """sRGB's transfer function undone, for values in 0..1."""
+    linear: np.ndarray = np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
+    return linear
+
+
+# The same for every 8-bit code value: photos and outputs are uint8, and the power above is
+# most of the conversion's time (a lookup gives the identical float64 values).
+_LINEAR_OF_UINT8 = _linearise(np.arange(256, dtype=np.float64) / 255.0)
+
+
 def srgb_to_lab(rgb: np.ndarray) -> np.ndarray:
     """CIELAB (L* 0..100) of an (..., 3) array of sRGB values in 0..255."""
-    c = np.asarray(rgb, dtype=np.float64) / 255.0
-    linear = np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
+    values = np.asarray(rgb)
+    is_8_bit = values.dtype == np.uint8
+    linear = _LINEAR_OF_UINT8[values] if is_8_bit else _linearise(values.astype(np.float64) / 255.0)
     xyz = (linear @ _RGB_TO_XYZ.T) / _D65_WHITE
     delta = 6.0 / 29.0
     f = np.where(xyz > delta**3, np.cbrt(xyz), xyz / (3 * delta**2) + 4.0 / 29.0)

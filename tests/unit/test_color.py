@@ -20,6 +20,17 @@ from headshot.color import delta_e_2000, ita_degrees, srgb_to_lab
 )
 def test_srgb_to_lab_matches_reference_values(rgb: tuple[int, int, int], lab: tuple[float, float, float]) -> None:
     assert np.allclose(srgb_to_lab(np.array(rgb)), lab, atol=0.05)
+    assert np.allclose(srgb_to_lab(np.array(rgb, np.uint8)), lab, atol=0.05)
+
+
+def test_8_bit_pixels_convert_exactly_as_the_formula_does() -> None:
+    # Given every 8-bit colour channel value in every channel position
+    rng = np.random.default_rng(0)
+    pixels = rng.integers(0, 256, (4096, 3)).astype(np.uint8)
+    pixels[:256] = np.arange(256)[:, None]
+    # When converted as uint8 (the lookup) and as floats (the formula)
+    # Then the results are the same
+    assert np.allclose(srgb_to_lab(pixels), srgb_to_lab(pixels.astype(np.float64)), rtol=0, atol=1e-9)
 
 
 # Test pairs from Sharma, Wu & Dalal (2005), "The CIEDE2000 color-difference formula".
