@@ -48,8 +48,9 @@ XDIST := -n auto --dist loadfile
 # The edit loop's tier: the use cases on the in-memory fakes (tests/fakes.py), the inference contract,
 # webhooks, settings, the job model and the policy table. No face model and no moto server is
 # started, so it runs in seconds, serially (worker start-up would cost more than it saves).
-FAST_TESTS := tests/unit/usecases tests/unit/test_contract.py tests/unit/test_webhooks.py \
-	tests/unit/test_settings.py tests/unit/test_jobs.py tests/unit/test_policy.py tests/unit/test_color.py
+FAST_TESTS := tests/unit/usecases tests/unit/test_contract.py tests/unit/test_api_bodies.py \
+	tests/unit/test_webhooks.py tests/unit/test_webhook_signing.py tests/unit/test_settings.py \
+	tests/unit/test_jobs.py tests/unit/test_policy.py tests/unit/test_color.py
 
 ## make test: the whole suite in parallel (unit, integration, container, infra; ruff and mypy run as tests too)
 test: $(DEV_STAMP) $(MODELS_STAMP) $(TOOLS_STAMP)
