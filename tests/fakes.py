@@ -52,15 +52,17 @@ class FakeClock:
 class InMemoryJobStore:
     """JobStore with DynamoDB's optimistic locking: a write on an old version raises ConcurrentUpdate.
 
-    `interfere` runs once before the next save, as another writer would, to test retries.
+    `interfere` runs once before the next write, as another writer would, to test retries.
     """
 
     def __init__(self) -> None:
         self.jobs: dict[str, Job] = {}
         self.writes = 0
         self.interfere: Callable[[InMemoryJobStore], None] | None = None
+        self.quotas: dict[str, tuple[dict[str, str], int]] = {}
 
     def create(self, job: Job) -> None:
+        self._interfere()
         if job.job_id in self.jobs:
             raise ConcurrentUpdate("exists")
         job.version = 1
@@ -72,9 +74,7 @@ class InMemoryJobStore:
         return copy.deepcopy(job) if job is not None else None
 
     def save(self, job: Job) -> None:
-        if self.interfere is not None:
-            interfere, self.interfere = self.interfere, None
-            interfere(self)
+        self._interfere()
         stored = self.jobs.get(job.job_id)
         if stored is None or stored.version != job.version:
             raise ConcurrentUpdate("conditional write failed")
@@ -84,6 +84,21 @@ class InMemoryJobStore:
 
     def count_active(self, owner_sub: str) -> int:
         return sum(1 for job in self.jobs.values() if job.owner_sub == owner_sub and job.status in ACTIVE)
+
+    def reservations(self, owner_sub: str) -> tuple[dict[str, str], int | None]:
+        held, version = self.quotas.get(owner_sub, ({}, None))
+        return dict(held), version
+
+    def save_reservations(self, owner_sub: str, reservations: dict[str, str], version: int | None) -> None:
+        self._interfere()
+        if self.quotas.get(owner_sub, ({}, None))[1] != version:
+            raise ConcurrentUpdate("conditional write failed")
+        self.quotas[owner_sub] = (dict(reservations), (version or 0) + 1)
+
+    def _interfere(self) -> None:
+        if self.interfere is not None:
+            interfere, self.interfere = self.interfere, None
+            interfere(self)
 
     def stuck(self, status: JobStatus, before: datetime) -> Iterator[Job]:
         for job in list(self.jobs.values()):

@@ -62,11 +62,28 @@ class JobRecord(Model):
     by_status = ByStatus()
 
 
+class QuotaRecord(Model):
+    """One item per owner in the same table (key `quota#<owner_sub>`): the owner's active-job
+    reservations. It has none of the indexed attributes, so no index ever lists it."""
+
+    class Meta:
+        table_name = "jobs-unbound"
+
+    job_id = UnicodeAttribute(hash_key=True)
+    version = VersionAttribute()
+    doc = JSONAttribute()
+
+
+def _quota_key(owner_sub: str) -> str:
+    return f"quota#{owner_sub}"
+
+
 class DynamoJobStore:
     """The JobStore port on the table named in settings; ClientErrors become domain errors here."""
 
     def __init__(self, table_name: str) -> None:
         JobRecord.Meta.table_name = table_name
+        QuotaRecord.Meta.table_name = table_name
 
     def create(self, job: Job) -> None:
         record = _to_record(job)
@@ -95,6 +112,25 @@ class DynamoJobStore:
 
     def count_active(self, owner_sub: str) -> int:
         return sum(1 for record in JobRecord.by_owner.query(owner_sub) if JobStatus(record.status) in ACTIVE)
+
+    def reservations(self, owner_sub: str) -> tuple[dict[str, str], int | None]:
+        try:
+            record = QuotaRecord.get(_quota_key(owner_sub), consistent_read=True)
+        except DoesNotExist:
+            return {}, None
+        except Exception as error:
+            raise StoreUnavailable(type(error).__name__) from error
+        return dict(record.doc.get("reservations", {})), record.version
+
+    def save_reservations(self, owner_sub: str, reservations: dict[str, str], version: int | None) -> None:
+        """Written only on the version read (absent: only if no one created it meanwhile)."""
+        record = QuotaRecord(_quota_key(owner_sub), doc={"reservations": reservations})
+        if version is not None:
+            record.version = version
+        try:
+            record.save()  # VersionAttribute: "version = :read" or "attribute_not_exists(version)"
+        except PutError as error:
+            raise _translate(error) from error
 
     def stuck(self, status: JobStatus, before: datetime) -> Iterator[Job]:
         for record in JobRecord.by_status.query(status.value, JobRecord.updated_at < iso(before)):

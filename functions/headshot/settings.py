@@ -107,6 +107,8 @@ class ControlPlaneSettings:
     retention_days: int
     upload_window_s: int
     max_active_jobs_per_user: int
+    # Rounds (the first and each regeneration) one job may have: each costs GPU time and record size.
+    max_rounds_per_job: int
     webhook_allowed_hosts: frozenset[str]
     # Only the local stack sets this (http://127.0.0.1 receivers); nothing in template.yaml does.
     webhook_allow_loopback_http: bool
@@ -129,6 +131,7 @@ class ControlPlaneSettings:
             # How long presigned uploads stay valid; jobs whose uploads never came expire after it.
             upload_window_s=_int(env, "UPLOAD_WINDOW_SECONDS", 900, minimum=60),
             max_active_jobs_per_user=_int(env, "MAX_ACTIVE_JOBS_PER_USER", 5),
+            max_rounds_per_job=_int(env, "MAX_ROUNDS_PER_JOB", 5, minimum=1),
             webhook_allowed_hosts=_allowed_hosts(env),
             webhook_allow_loopback_http=env.get("HEADSHOT_WEBHOOK_ALLOW_LOOPBACK_HTTP", "") == "1",
             webhook_max_attempts=_int(env, "WEBHOOK_MAX_ATTEMPTS", 8),

@@ -82,7 +82,9 @@ def build_control_plane(
         create_job=CreateJob(settings, store, storage, photo_limits, clock),
         get_job=GetJob(store, storage, clock),
         delete_job=DeleteJob(store, storage, clock),
-        regenerate=RegenerateJob(store, storage, start, clock),
+        regenerate=RegenerateJob(
+            store, storage, start, clock, settings.max_active_jobs_per_user, settings.max_rounds_per_job
+        ),
         start_inference=start,
         record_upload=RecordUpload(store, storage, photo_limits, start, notify, checker_factory, clock),
         record_result=RecordResult(store, storage, notify, clock),

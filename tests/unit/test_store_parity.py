@@ -73,3 +73,18 @@ def test_active_and_stuck_jobs_are_found_alike(store: JobStore) -> None:
     assert store.count_active("a") == 2 and store.count_active("b") == 0
     stuck = list(store.stuck(JobStatus.AWAITING_UPLOAD, utcnow() - timedelta(hours=1)))
     assert [j.job_id for j in stuck] == [old.job_id]
+
+
+def test_reservations_are_written_only_on_the_version_read(store: JobStore) -> None:
+    # Given an owner without reservations, read by two requests
+    assert store.reservations("a") == ({}, None)
+    # When the first writes / Then the second, on what it read, is refused; the first's write is read back
+    store.save_reservations("a", {"job_1": "2026-11-21T05:00:00.000Z"}, None)
+    with pytest.raises(ConcurrentUpdate):
+        store.save_reservations("a", {"job_2": "2026-11-21T05:00:00.000Z"}, None)
+    held, version = store.reservations("a")
+    assert held == {"job_1": "2026-11-21T05:00:00.000Z"} and version is not None
+    store.save_reservations("a", {}, version)
+    with pytest.raises(ConcurrentUpdate):
+        store.save_reservations("a", {"job_3": "x"}, version)
+    assert store.reservations("a")[0] == {} and store.reservations("b") == ({}, None)

@@ -11,6 +11,7 @@ from headshot.jobs import Job, JobError, utcnow, validate_styles
 from headshot.settings import ControlPlaneSettings, PhotoLimits
 from headshot.usecases.layout import upload_key
 from headshot.usecases.ports import JobStore, ObjectStorage
+from headshot.usecases.quota import ActiveJobQuota
 from headshot.views import created_job
 from headshot.webhooks import WebhookPolicy, WebhookUrlError, validate_url
 
@@ -46,11 +47,7 @@ class CreateJob:
                 validate_url(request.webhook_url, webhook_policy(self.settings))
             except WebhookUrlError as error:
                 raise JobError("invalid_webhook_url", str(error)) from None
-        # 2. The owner's quota of active jobs.
-        limit = self.settings.max_active_jobs_per_user
-        if self.store.count_active(owner_sub) >= limit:
-            raise JobError("too_many_active_jobs", f"at most {limit} jobs may be active")
-        # 3. The job, and one presigned POST per photo on a key the server chose.
+        # 2. The job, and one presigned POST per photo on a key the server chose.
         now = self.clock()
         window = timedelta(seconds=self.settings.upload_window_s)
         job = Job.create(
@@ -71,6 +68,8 @@ class CreateJob:
             uploads.append(
                 {"photo_id": photo.photo_id, "url": post.url, "fields": post.fields, "expires_at": post.expires_at}
             )
-        # 4. Stored only once every upload could be presigned.
+        # 3. A place in the owner's quota of active jobs (atomic), then the job, stored only once
+        # every upload could be presigned.
+        ActiveJobQuota(self.store, self.clock).reserve(owner_sub, job.job_id, self.settings.max_active_jobs_per_user)
         self.store.create(job)
         return created_job(job, uploads)

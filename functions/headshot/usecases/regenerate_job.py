@@ -10,6 +10,7 @@ from typing import Any
 from headshot.jobs import Job, JobError, JobStatus, utcnow, validate_styles
 from headshot.usecases.access import not_found, owned_job, public_job
 from headshot.usecases.ports import JobStore, ObjectStorage, update
+from headshot.usecases.quota import ActiveJobQuota
 from headshot.usecases.start_inference import StartInference
 
 
@@ -27,15 +28,19 @@ class RegenerateJob:
     storage: ObjectStorage
     start_inference: StartInference
     clock: Callable[[], datetime] = utcnow
+    max_active_jobs: int = 5
+    max_rounds: int = 5
 
     def __call__(self, owner_sub: str, job_id: str, request: Regeneration) -> dict[str, Any]:
-        owned_job(self.store, owner_sub, job_id)
+        current = owned_job(self.store, owner_sub, job_id)
         if request.styles is not None:
             validate_styles(list(request.styles))
+        _check_regenerable(current, self.max_rounds)
+        # A regenerated job is active again: it takes a place in the owner's quota like a new one.
+        ActiveJobQuota(self.store, self.clock).reserve(owner_sub, job_id, self.max_active_jobs)
 
         def new_round(job: Job) -> None:
-            if job.status not in (JobStatus.COMPLETED, JobStatus.FAILED) or not job.accepted_photos:
-                raise JobError("not_regenerable", f"a job that is {job.status.value} cannot be regenerated")
+            _check_regenerable(job, self.max_rounds)
             if request.styles is not None:
                 job.styles = list(request.styles)
             if request.variants is not None:
@@ -46,3 +51,11 @@ class RegenerateJob:
         if outcome is None:
             raise not_found()
         return public_job(self.start_inference(outcome[0]), self.storage, self.clock())
+
+
+def _check_regenerable(job: Job, max_rounds: int) -> None:
+    if job.status not in (JobStatus.COMPLETED, JobStatus.FAILED) or not job.accepted_photos:
+        raise JobError("not_regenerable", f"a job that is {job.status.value} cannot be regenerated")
+    # Each round adds to the record (DynamoDB items stop at 400 KB) and costs GPU time.
+    if job.round >= max_rounds:
+        raise JobError("round_limit_reached", f"a job may have at most {max_rounds} rounds")
