@@ -1,7 +1,10 @@
-"""Each function's role grants what its code calls (on the resources it calls them on).
+"""Each function's role grants exactly the AWS calls its code makes: no fewer, no more.
 
-The table is what `headshot.service` and the adapters do per function; a change there that
-needs a new permission must show up here and in template.yaml together.
+The calls are derived from the code (tests/infra/aws_calls.py follows handler -> use case ->
+port -> adapter -> boto3/PynamoDB/Powertools), not from a table kept by hand, so a new call
+without its permission, or a permission whose call was removed, fails here. Resources are
+checked for their kind (the jobs table or its indexes, the data bucket's key prefixes); which
+prefix each S3 action needs is reviewed in template.yaml, where each statement says why.
 """
 
 from __future__ import annotations
@@ -12,75 +15,131 @@ from typing import Any
 import pytest
 
 from infra.template_loader import load_template
+from tests.infra.aws_calls import Call, adapters, derive, ports, use_cases
 
 pytestmark = pytest.mark.infra
-TEMPLATE = Path(__file__).resolve().parents[2] / "template.yaml"
-
-TABLE = "table"
-JOB_WRITE = [("dynamodb:GetItem", TABLE), ("dynamodb:PutItem", TABLE)]  # optimistic-locking saves
-REQUIRED: dict[str, list[tuple[str, str]]] = {
-    "ApiFunction": [
-        *JOB_WRITE, ("dynamodb:Query", "index"), ("s3:PutObject", "uploads/"), ("s3:PutObject", "requests/"),
-        ("s3:GetObject", "results/"), ("s3:ListBucket", "bucket"), ("sagemaker:InvokeEndpointAsync", "endpoint"),
-        *[("s3:DeleteObject", prefix) for prefix in ("uploads/", "photos/", "requests/", "results/")],
-    ],
-    "OnUploadFunction": [
-        *JOB_WRITE, ("s3:GetObject", "uploads/"), ("s3:DeleteObject", "uploads/"), ("s3:PutObject", "photos/"),
-        ("s3:DeleteObject", "photos/"), ("s3:PutObject", "requests/"), ("sagemaker:InvokeEndpointAsync", "endpoint"),
-        ("sqs:SendMessage", "WebhookQueue"),
-    ],
-    "OnResultFunction": [
-        *JOB_WRITE, ("s3:GetObject", "async-output/"), ("s3:GetObject", "async-failure/"),
-        ("sqs:SendMessage", "WebhookQueue"), ("s3:ListBucket", "bucket"), ("s3:DeleteObject", "results/"),
-        ("s3:DeleteObject", "async-output/"), ("s3:DeleteObject", "async-failure/"),
-    ],
-    "SendWebhookFunction": [
-        *JOB_WRITE, ("s3:GetObject", "results/"), ("sqs:ChangeMessageVisibility", "WebhookQueue"),
-        ("secretsmanager:GetSecretValue", "WebhookSigningSecret"),
-    ],
-    "SweeperFunction": [
-        *JOB_WRITE, ("dynamodb:Query", "index"), ("sqs:SendMessage", "WebhookQueue"),
-        ("s3:PutObject", "requests/"), ("sagemaker:InvokeEndpointAsync", "endpoint"),  # stranded rounds
-    ],
-}  # fmt: skip
+TEMPLATE = load_template(Path(__file__).resolve().parents[2] / "template.yaml")
+FUNCTIONS = {
+    name: resource["Properties"]["Handler"]
+    for name, resource in TEMPLATE["Resources"].items()
+    if resource["Type"] == "AWS::Serverless::Function"
+}
 
 
-def _resource_matches(resource: Any, target: str) -> bool:
-    text = str(resource)
-    if target == TABLE:
-        return "JobsTable" in text and "index" not in text
-    if target == "index":
-        return "JobsTable" in text and "/index/" in text
-    if target == "bucket":
-        return "DataBucket" in text and "/" not in text.replace("Fn::GetAtt", "")
-    if target == "endpoint":
-        return "InferenceEndpoint" in text
-    if target.endswith("/"):
-        return f"DataBucket.Arn}}/{target}*" in text
-    return target in text
+def as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
 
 
-def _grants(function: dict[str, Any]) -> list[tuple[set[str], list[Any]]]:
-    grants = []
-    for policy in function["Properties"].get("Policies", []):
+def grants(function: str) -> list[tuple[set[str], list[Any]]]:
+    """(actions, resources) of each Allow statement of the function's inline policies."""
+    found = []
+    for policy in TEMPLATE["Resources"][function]["Properties"].get("Policies", []):
         for statement in policy.get("Statement", []) if isinstance(policy, dict) else []:
-            if statement.get("Effect") != "Allow":
-                continue
-            actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
-            resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
-            grants.append(({a.lower() for a in actions}, resources))
-    return grants
+            if statement.get("Effect") == "Allow":
+                found.append(({str(a) for a in as_list(statement["Action"])}, as_list(statement["Resource"])))
+    return found
 
 
-@pytest.mark.parametrize("logical_id", sorted(REQUIRED))
-def test_role_grants_every_call_the_code_makes(logical_id: str) -> None:
-    grants = _grants(load_template(TEMPLATE)["Resources"][logical_id])
-    missing = [
-        (action, target)
-        for action, target in REQUIRED[logical_id]
-        if not any(
-            action.lower() in actions and any(_resource_matches(r, target) for r in resources)
-            for actions, resources in grants
-        )
-    ]
-    assert not missing, f"{logical_id} lacks {missing}"
+def implied(actions: set[str]) -> set[str]:
+    """Permissions a call needs besides its own action, read from the template's resources."""
+    extra: set[str] = set()
+    secrets = [r for r in TEMPLATE["Resources"].values() if r["Type"] == "AWS::SecretsManager::Secret"]
+    if "secretsmanager:GetSecretValue" in actions and any("KmsKeyId" in s["Properties"] for s in secrets):
+        extra.add("kms:Decrypt")  # a secret under a customer managed key is decrypted with the caller's rights
+    return extra
+
+
+def table_kinds(resources: list[Any]) -> set[str]:
+    kinds = set()
+    for resource in resources:
+        text = str(resource)
+        if "JobsTable" in text:
+            kinds.add("index" if "/index/" in text else "table")
+    return kinds
+
+
+@pytest.mark.parametrize("function", sorted(FUNCTIONS))
+def test_role_grants_every_call_the_code_makes(function: str) -> None:
+    # Given the calls the function's code makes
+    derived = derive(FUNCTIONS[function])
+    granted = {a for actions, _ in grants(function) for a in actions}
+    # Then its role allows each of them
+    missing = sorted((derived.actions | implied(derived.actions)) - granted)
+    assert not missing, f"{function} calls {missing} without permission"
+
+
+@pytest.mark.parametrize("function", sorted(FUNCTIONS))
+def test_role_grants_nothing_the_code_does_not_call(function: str) -> None:
+    # Given the calls the function's code makes
+    derived = derive(FUNCTIONS[function])
+    granted = {a for actions, _ in grants(function) for a in actions}
+    # Then its role allows no other action (least privilege: a removed call takes its grant along)
+    extra = sorted(granted - derived.actions - implied(derived.actions))
+    assert not extra, f"{function} is granted {extra}, which its code never calls"
+
+
+@pytest.mark.parametrize("function", sorted(FUNCTIONS))
+def test_dynamodb_grants_name_the_table_or_its_indexes_as_the_code_uses_them(function: str) -> None:
+    # Given the DynamoDB calls the code makes, on the table or on a secondary index
+    derived = derive(FUNCTIONS[function])
+    for action in sorted(a for a in derived.actions if a.startswith("dynamodb:")):
+        needed = {"index" if c.on_index else "table" for c in derived.calls if c.action == action}
+        # Then the role grants that action on exactly those (a query on an index needs the index ARN)
+        granted = set().union(*(table_kinds(r) for actions, r in grants(function) if action in actions))
+        assert granted == needed, (function, action, granted, needed)
+
+
+@pytest.mark.parametrize("function", sorted(FUNCTIONS))
+def test_s3_object_grants_are_scoped_to_key_prefixes(function: str) -> None:
+    # Given the role's S3 statements
+    for actions, resources in grants(function):
+        for action in sorted(a for a in actions if a.startswith("s3:")):
+            for resource in resources:
+                text = str(resource)
+                # Then object actions name prefixes of the data bucket, ListBucket the bucket under a prefix condition
+                if action == "s3:ListBucket":
+                    assert resource == {"Fn::GetAtt": ["DataBucket", "Arn"]}, (function, resource)
+                else:
+                    assert "${DataBucket.Arn}/" in text and text.rstrip("'}").endswith("/*"), (function, text)
+                    assert "${DataBucket.Arn}/*" not in text, (function, "whole bucket")
+
+
+def test_the_scan_follows_every_path_from_the_handlers() -> None:
+    # Given every handler
+    for function, handler in FUNCTIONS.items():
+        derived = derive(handler)
+        # Then every use case it reaches through the composition root was resolved to a class
+        assert not derived.unresolved, (function, derived.unresolved)
+        # And it makes some AWS call (a handler that makes none would mean the scan lost its path)
+        assert derived.actions, function
+
+
+def test_the_scan_knows_the_adapters_of_every_aws_port() -> None:
+    # Given the ports and what control_plane() passes for them
+    wired = adapters()
+    # Then each port whose adapter talks to AWS is mapped to that adapter class
+    assert wired["JobStore"] == ("headshot.job_store", "DynamoJobStore")
+    assert wired["ObjectStorage"] == ("headshot.storage", "S3Storage")
+    assert wired["InferenceClient"] == ("headshot.inference", "SageMakerAsyncClient")
+    assert wired["WebhookQueue"][1] == "SqsWebhookQueue"
+    assert set(wired) <= set(ports())
+    # And the composition root's use cases are all classes the scan can read
+    assert {"create_job", "record_upload", "record_result", "sweep", "deliver_webhook"} <= set(use_cases())
+
+
+def test_the_scan_reads_known_calls_as_their_iam_actions() -> None:
+    # Given handlers whose calls are known from their code
+    sender = derive("send_webhook.app.lambda_handler").calls
+    validator = derive("on_upload.app.lambda_handler").calls
+    sweeper = derive("sweeper.app.lambda_handler").calls
+    # Then boto3 client calls, Powertools secrets and PynamoDB operations map to IAM actions
+    assert Call("sqs:ChangeMessageVisibility") in sender  # boto3 client in the handler
+    assert Call("secretsmanager:GetSecretValue") in sender  # Powertools parameters
+    assert Call("sqs:SendMessage") in validator  # port -> adapter -> client
+    assert Call("sagemaker:InvokeEndpointAsync") in validator  # sagemaker-runtime -> sagemaker:
+    assert Call("s3:PutObject") in validator
+    assert Call("dynamodb:PutItem") in validator  # PynamoDB save
+    assert Call("dynamodb:Query", on_index=True) in sweeper  # PynamoDB query on a GSI
+    # And a function is not charged with another function's calls
+    assert Call("sqs:ChangeMessageVisibility") not in validator
+    assert Call("sagemaker:InvokeEndpointAsync") not in sender
