@@ -94,7 +94,7 @@ def test_artefacts_hold_their_handler_and_only_what_they_need(built: Path) -> No
     for spec in functions_in(load_template(REPO_ROOT / "template.yaml")):
         artefact = built / spec.logical_id
         assert (artefact / spec.handler_package / "app.py").is_file()
-        assert (artefact / "headshot" / "service.py").is_file()
+        assert (artefact / "headshot" / "usecases" / "create_job.py").is_file()
         assert not (artefact / "botocore").exists(), "the runtime provides botocore"
         assert not list(artefact.rglob("*.pyc"))
         shared_objects = list(artefact.rglob("*.so"))

@@ -24,8 +24,7 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError, EndpointConnectionError
 
-from headshot.inference import SageMakerAsyncClient
-from headshot.service import InferenceNotification
+from headshot.inference import SageMakerAsyncClient, parse_notification
 from infra.local.sagemaker import (
     AsyncEndpointConfig,
     SageMakerAsyncEmulator,
@@ -320,7 +319,7 @@ def test_happy_path_writes_output_and_publishes_success(
     assert not aws.exists(response["FailureLocation"])
     aws.assert_empty(aws.error_queue)
     # And the pipeline's own parser reads the SQS body as a success
-    parsed = InferenceNotification.parse(json.dumps(envelope))
+    parsed = parse_notification(json.dumps(envelope))
     assert parsed is not None
     assert (parsed.inference_id, parsed.succeeded, parsed.output_location) == (
         "job-1-r1",
@@ -399,7 +398,7 @@ def test_model_error_writes_failure_and_publishes_error(
     assert not aws.exists(response["OutputLocation"])
     aws.assert_empty(aws.success_queue)
     # And the pipeline's parser sees a failure pointing at that object
-    parsed = InferenceNotification.parse(json.dumps(envelope))
+    parsed = parse_notification(json.dumps(envelope))
     assert parsed is not None
     assert (parsed.succeeded, parsed.failure_location) == (False, response["FailureLocation"])
 
