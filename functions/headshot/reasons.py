@@ -1,4 +1,4 @@
-"""Stable photo-check reason codes (DESIGN.md §4) and their English messages.
+"""Stable photo-check reason codes (docs/REASON_CODES.md) and their English messages.
 
 The app localises from the code; the message is a sensible default. Codes are never renamed.
 """

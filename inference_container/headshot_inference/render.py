@@ -59,7 +59,7 @@ class RenderedImage:
     attempts: int = 1  # generations it took: more than 1 when earlier ones failed the gate
 
     def entry(self, key: str | None) -> dict[str, Any]:
-        """This image's entry in the result manifest (DESIGN.md §6)."""
+        """This image's entry in the result manifest (docs/INFERENCE.md)."""
         entry: dict[str, Any] = {
             "image_id": self.image_id,
             "key": key,

@@ -2,7 +2,7 @@
 
 - GET /ping: 503 while the backend loads (in a background thread, so the port answers at
   once), 200 when it is ready.
-- POST /invocations: the request document of DESIGN.md §6 (whatever the Content-Type:
+- POST /invocations: the request document of docs/INFERENCE.md (whatever the Content-Type:
   SageMaker async passes the S3 object's bytes); photos are read from S3, the images are
   written to S3 and only the result manifest is returned.
 - Errors are `{"error": {"code", "message"}}`: 400 for a bad request, 422 when too few

@@ -1,4 +1,4 @@
-"""Stable output reason codes of the fidelity gate (DESIGN.md §4) and their default messages.
+"""Stable output reason codes of the fidelity gate (docs/REASON_CODES.md) and their default messages.
 
 Codes are never renamed (the app localises from them); the messages are English defaults
 for people reading a manifest or `headshot score`.

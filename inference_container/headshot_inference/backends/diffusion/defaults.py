@@ -23,7 +23,7 @@ REGIONS: Final = ("face", "hair", "body", "backdrop")
 
 IP_ADAPTER: Final = "ip_adapter"
 # Identity adapters built on insightface's face models, whose weights are licensed for
-# non-commercial research only (DESIGN.md §8). Refused unless the recipe says
+# non-commercial research only (docs/RECIPE.md, licences). Refused unless the recipe says
 # "allow_noncommercial": true, and not implemented in this build even then.
 NONCOMMERCIAL_ADAPTERS: Final = ("instantid", "photomaker_v2", "ip_adapter_faceid")
 
