@@ -11,7 +11,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from api.bodies import CreateJobBody, RegenerateBody, parse
+from api.bodies import CreateJobBody, RegenerateBody, parse, raw_body
 from api.errors import ApiError, status_of
 from headshot.jobs import JobError
 from headshot.usecases.list_styles import list_styles
@@ -28,6 +28,11 @@ def _json(status: int, body: Any) -> Response[str]:
     return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=json.dumps(body))
 
 
+def _body() -> str | bytes | None:
+    # Not Powertools' decoded_body: it decodes base64 bodies as UTF-8 and raises on anything else.
+    return raw_body(app.current_event.body, bool(app.current_event.is_base64_encoded))
+
+
 def _owner() -> str:
     # API Gateway's JWT authorizer has verified the token; its subject is the tenant.
     claims = app.current_event.request_context.authorizer.jwt_claim or {}
@@ -41,7 +46,7 @@ def _owner() -> str:
 @tracer.capture_method
 def create_job() -> Response[str]:
     owner = _owner()
-    created = plane.create_job(owner, parse(CreateJobBody, app.current_event.decoded_body).command())
+    created = plane.create_job(owner, parse(CreateJobBody, _body()).command())
     metrics.add_metric(name="JobsCreated", unit=MetricUnit.Count, value=1)
     logger.info("job created", extra={"job_id": created["job_id"]})
     return _json(201, created)
@@ -65,7 +70,7 @@ def delete_job(job_id: str) -> Response[str]:
 @tracer.capture_method
 def regenerate(job_id: str) -> Response[str]:
     owner = _owner()
-    return _json(202, plane.regenerate(owner, job_id, parse(RegenerateBody, app.current_event.decoded_body).command()))
+    return _json(202, plane.regenerate(owner, job_id, parse(RegenerateBody, _body()).command()))
 
 
 @app.get("/v1/styles")

@@ -5,6 +5,7 @@ What a body means (known styles, an allowed webhook host) is the use cases' to c
 
 from __future__ import annotations
 
+import base64
 import json
 from typing import Annotated, Any, Final, TypeVar
 
@@ -51,21 +52,69 @@ class RegenerateBody(_Body):
         return Regeneration(tuple(self.styles) if self.styles is not None else None, self.variants)
 
 
-def json_object(raw: str | None) -> dict[str, Any]:
-    """The body as a JSON object; an absent body is an empty one."""
+def raw_body(body: str | None, base64_encoded: bool) -> str | bytes | None:
+    """The body as API Gateway passed it: bytes when it base64-encoded them (binary or not UTF-8)."""
+    if body is None or not base64_encoded:
+        return body
     try:
-        body = json.loads(raw or "{}")
-    except (ValueError, UnicodeDecodeError):
+        return base64.b64decode(body, validate=True)
+    except ValueError:
+        raise ApiError(400, "invalid_json", "the request body is not valid JSON") from None
+
+
+def json_object(raw: str | bytes | None) -> dict[str, Any]:
+    """The body as a JSON object; an absent body is an empty one.
+
+    Only UTF-8 is JSON here (RFC 8259 §8.1): bytes in another encoding, text with a lone surrogate
+    and nesting deeper than the parser's recursion are all `invalid_json`, never a 500.
+    """
+    try:
+        text = raw.decode("utf-8") if isinstance(raw, bytes) else (raw or "").encode("utf-8").decode("utf-8")
+        body = json.loads(text or "{}")
+    except (ValueError, RecursionError):  # UnicodeError is a ValueError
         raise ApiError(400, "invalid_json", "the request body is not valid JSON") from None
     if not isinstance(body, dict):
         raise ApiError(400, "invalid_request", "the request body must be a JSON object")
+    where = _ill_formed_text(body)
+    if where is not None:
+        # "\ud800" is valid JSON but no UTF-8 text: it would break every later serialisation
+        # (the webhook body above all), so it is refused here, at the edge.
+        raise ApiError(400, "invalid_request", f"{where}: not well-formed UTF-8 text (a lone surrogate)")
     return body
+
+
+def _ill_formed_text(body: dict[str, Any]) -> str | None:
+    """The path of the first string (key or value) that is not encodable as UTF-8, else None."""
+    pending: list[tuple[str, Any]] = [("", body)]
+    while pending:  # iterative: the depth is the client's to choose
+        where, value = pending.pop()
+        if isinstance(value, str):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                return where
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                if not _encodable(key):
+                    return where
+                pending.append((f"{where}.{key}" if where else key, item))
+        elif isinstance(value, list):
+            pending.extend((f"{where}.{index}" if where else str(index), item) for index, item in enumerate(value))
+    return None
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 Body = TypeVar("Body", bound=_Body)
 
 
-def parse(model: type[Body], raw: str | None) -> Body:
+def parse(model: type[Body], raw: str | bytes | None) -> Body:
     body = json_object(raw)
     try:
         return model.model_validate(body)
