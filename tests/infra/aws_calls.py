@@ -103,18 +103,7 @@ def module_path(name: str) -> Path | None:
 @cache
 def load(name: str) -> Module | None:
     path = module_path(name)
-    if path is None:
-        return None
-    tree = ast.parse(path.read_text(encoding="utf-8"))
-    imports: dict[str, tuple[str, str | None]] = {}
-    for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom) and node.module:
-            for alias in node.names:
-                imports[alias.asname or alias.name] = (node.module, alias.name)
-        elif isinstance(node, ast.Import):
-            for alias in node.names:
-                imports[alias.asname or alias.name.split(".")[0]] = (alias.name, None)
-    return Module(name, tree, imports)
+    return None if path is None else parse_file(name, path)
 
 
 def resolve(module: Module, name: str) -> tuple[Module, ast.ClassDef | ast.FunctionDef] | None:
@@ -420,4 +409,24 @@ def derive(handler: str) -> Derivation:
             loaded = load(target_module)
             assert loaded is not None
             visit_class(loaded, loaded.classes()[target_class], out)
+    return out
+
+
+def parse_file(name: str, path: Path) -> Module:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    imports: dict[str, tuple[str, str | None]] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            imports.update({a.asname or a.name: (node.module, a.name) for a in node.names})
+        elif isinstance(node, ast.Import):
+            imports.update({a.asname or a.name.split(".")[0]: (a.name, None) for a in node.names})
+    return Module(name, tree, imports)
+
+
+def derive_package(root: Path) -> Derivation:
+    """Every AWS call in a package's modules (the inference container: one process, one role)."""
+    out = Derivation()
+    for path in sorted(root.rglob("*.py")):
+        module = parse_file(path.stem, path)
+        aws_calls(module, module.tree, boto3_clients(module, module.tree), out)
     return out

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from infra.template_loader import load_template
-from tests.infra.aws_calls import Call, adapters, derive, ports, use_cases
+from tests.infra.aws_calls import Call, adapters, derive, derive_package, ports, use_cases
 
 pytestmark = pytest.mark.infra
 TEMPLATE = load_template(Path(__file__).resolve().parents[2] / "template.yaml")
@@ -143,3 +143,44 @@ def test_the_scan_reads_known_calls_as_their_iam_actions() -> None:
     # And a function is not charged with another function's calls
     assert Call("sqs:ChangeMessageVisibility") not in validator
     assert Call("sagemaker:InvokeEndpointAsync") not in sender
+
+
+# What SageMaker itself does with the execution role to host this async endpoint (not code of
+# ours, so not derivable): pull the image, read the model data, write async outputs, publish the
+# notifications to the encrypted topics, write the endpoint's logs and instance metrics.
+SAGEMAKER_PLATFORM = {
+    "ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:GetAuthorizationToken",
+    "s3:GetObject", "s3:ListBucket", "s3:PutObject", "sns:Publish", "kms:Decrypt", "kms:GenerateDataKey*",
+    "logs:CreateLogGroup", "logs:CreateLogStream", "logs:DescribeLogStreams", "logs:PutLogEvents",
+    "cloudwatch:PutMetricData",
+}  # fmt: skip
+CONTAINER = Path(__file__).resolve().parents[2] / "inference_container"
+
+
+def sagemaker_role_statements() -> list[dict[str, Any]]:
+    statements: list[dict[str, Any]] = []
+    for policy in TEMPLATE["Resources"]["SageMakerExecutionRole"]["Properties"]["Policies"]:
+        for statement in policy["PolicyDocument"]["Statement"]:
+            # Statements under a condition (Fn::If) are [condition, then, else]; both branches count.
+            branches = statement["Fn::If"][1:] if "Fn::If" in statement else [statement]
+            statements.extend(b for b in branches if isinstance(b, dict) and "Effect" in b)
+    return statements
+
+
+def test_sagemaker_role_grants_the_container_calls_and_the_platform_needs_only() -> None:
+    # Given the AWS calls the inference container's code makes, and what SageMaker does with the role
+    container = derive_package(CONTAINER).actions
+    granted = {str(a) for s in sagemaker_role_statements() for a in as_list(s["Action"])}
+    # Then the role grants every container call (and the secret's key is the operator's, not ours)
+    assert container - granted == set()
+    # And nothing beyond those and the platform's needs
+    assert granted - container - SAGEMAKER_PLATFORM == set()
+
+
+def test_sagemaker_role_writes_metrics_only_in_namespaces_that_are_written() -> None:
+    # Given the metric namespaces the role may write to
+    (metrics,) = [s for s in sagemaker_role_statements() if "cloudwatch:PutMetricData" in as_list(s["Action"])]
+    namespaces = set(as_list(metrics["Condition"]["StringLike"]["cloudwatch:namespace"]))
+    # Then SageMaker's own, plus ours only if the container's code writes metrics itself
+    writes_own = "cloudwatch:PutMetricData" in derive_package(CONTAINER).actions
+    assert namespaces == {"/aws/sagemaker/*"} | ({"Headshot*"} if writes_own else set())
