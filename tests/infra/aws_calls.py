@@ -152,13 +152,19 @@ def adapters() -> dict[str, tuple[str, str]]:
     port_of = {p.arg: next(iter(names_in(p.annotation) & set(ports())), None) for p in params}
     order = [p.arg for p in build.args.args]
     found: dict[str, tuple[str, str]] = {}
-    for call in ast.walk(wiring.functions()["control_plane"]):
+    root = wiring.functions()["control_plane"]
+    # Adapters built into local names first (`store = DynamoJobStore(...)`) are followed too.
+    local = {
+        t.id: n.value for n in ast.walk(root) if isinstance(n, ast.Assign) for t in n.targets if isinstance(t, ast.Name)
+    }
+    for call in ast.walk(root):
         if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id == build.name):
             continue
         bound = [*zip(order, call.args, strict=False), *((k.arg, k.value) for k in call.keywords if k.arg)]
         for param, value in bound:
             port = port_of.get(param)
-            for constructed in ast.walk(value):
+            names = [n.id for n in ast.walk(value) if isinstance(n, ast.Name) and n.id in local]
+            for constructed in [c for node in [value, *(local[n] for n in names)] for c in ast.walk(node)]:
                 if port and isinstance(constructed, ast.Call) and isinstance(constructed.func, ast.Name):
                     target = resolve(wiring, constructed.func.id)
                     if target and isinstance(target[1], ast.ClassDef):
