@@ -11,7 +11,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from api.bodies import CreateJobBody, RegenerateBody, parse, raw_body
+from api.bodies import CreateJobBody, RegenerateBody, WebhookTestBody, parse, raw_body
 from api.errors import ApiError, status_of
 from headshot.jobs import JobError
 from headshot.usecases.list_styles import list_styles
@@ -71,6 +71,23 @@ def delete_job(job_id: str) -> Response[str]:
 def regenerate(job_id: str) -> Response[str]:
     owner = _owner()
     return _json(202, plane.regenerate(owner, job_id, parse(RegenerateBody, _body()).command()))
+
+
+@app.post("/v1/jobs/<job_id>/webhook/redeliver")
+@tracer.capture_method
+def redeliver_webhook(job_id: str) -> Response[str]:
+    queued = plane.redeliver_webhook(_owner(), job_id)
+    logger.info("webhook redelivery queued", extra={"job_id": job_id, "event_id": queued["event_id"]})
+    return _json(202, queued)
+
+
+@app.post("/v1/webhooks/test")
+@tracer.capture_method
+def send_test_webhook() -> Response[str]:
+    _owner()  # only an authenticated caller may make the service send requests
+    sent = plane.send_test_webhook(parse(WebhookTestBody, _body()).webhook_url)
+    logger.info("test webhook sent", extra={"event_id": sent["event_id"], "delivered": sent["delivered"]})
+    return _json(200, sent)
 
 
 @app.get("/v1/styles")

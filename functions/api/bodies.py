@@ -52,6 +52,10 @@ class RegenerateBody(_Body):
         return Regeneration(tuple(self.styles) if self.styles is not None else None, self.variants)
 
 
+class WebhookTestBody(_Body):
+    webhook_url: str
+
+
 def raw_body(body: str | None, base64_encoded: bool) -> str | bytes | None:
     """The body as API Gateway passed it: bytes when it base64-encoded them (binary or not UTF-8)."""
     if body is None or not base64_encoded:

@@ -13,6 +13,7 @@ STATUS: Final[dict[str, int]] = {
     "unauthorized": 401,
     "not_found": 404,
     "not_regenerable": 409,
+    "no_webhook_event": 409,
     "round_limit_reached": 409,
     "unknown_style": 422,
     "invalid_webhook_url": 422,

@@ -116,6 +116,8 @@ class ControlPlaneSettings:
     # First retry delay of the exponential backoff (the local stack shortens it to seconds).
     webhook_retry_base_s: int
     webhook_queue_url: str | None
+    # The signing secret (the sender, and the API's test events); see docs/WEBHOOKS.md.
+    webhook_secret_arn: str | None
     sagemaker_endpoint_name: str | None
     inference_request_ttl_s: int
     inference_invocation_timeout_s: int
@@ -137,6 +139,7 @@ class ControlPlaneSettings:
             webhook_max_attempts=_int(env, "WEBHOOK_MAX_ATTEMPTS", 8),
             webhook_retry_base_s=_int(env, "HEADSHOT_WEBHOOK_RETRY_BASE_SECONDS", 30),
             webhook_queue_url=env.get("WEBHOOK_QUEUE_URL") or None,
+            webhook_secret_arn=env.get("WEBHOOK_SECRET_ARN") or None,
             sagemaker_endpoint_name=env.get("SAGEMAKER_ENDPOINT_NAME") or None,
             inference_request_ttl_s=_int(env, "INFERENCE_REQUEST_TTL_SECONDS", 3600),
             inference_invocation_timeout_s=_int(env, "INFERENCE_INVOCATION_TIMEOUT_SECONDS", 900),

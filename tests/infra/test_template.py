@@ -48,7 +48,9 @@ EXPECTED_FUNCTIONS = {
     # logical id: (handler, environment variables beyond GLOBAL_ENV)
     "ApiFunction": (
         "api.app.lambda_handler",
-        {"MAX_ACTIVE_JOBS_PER_USER", "WEBHOOK_ALLOWED_HOSTS"} | INFERENCE_ENV,
+        # the queue for redeliveries, the secret for test events
+        {"MAX_ACTIVE_JOBS_PER_USER", "WEBHOOK_ALLOWED_HOSTS", "WEBHOOK_QUEUE_URL", "WEBHOOK_SECRET_ARN"}
+        | INFERENCE_ENV,
     ),
     "OnUploadFunction": ("on_upload.app.lambda_handler", {"WEBHOOK_QUEUE_URL"} | INFERENCE_ENV),
     "OnResultFunction": ("on_result.app.lambda_handler", {"WEBHOOK_QUEUE_URL"}),
@@ -267,6 +269,8 @@ def test_openapi_routes_equal_http_api_routes(template: dict[str, Any], openapi:
         ("GET", "/v1/jobs/{job_id}"),
         ("DELETE", "/v1/jobs/{job_id}"),
         ("POST", "/v1/jobs/{job_id}/regenerate"),
+        ("POST", "/v1/jobs/{job_id}/webhook/redeliver"),
+        ("POST", "/v1/webhooks/test"),
         ("GET", "/v1/styles"),
     }
     assert str(openapi["openapi"]).startswith("3.1")

@@ -39,7 +39,13 @@ def api(job_store: DynamoJobStore, monkeypatch: pytest.MonkeyPatch) -> Iterator[
     )
     environment = function_environment(
         "ApiFunction",
-        {"JobsTable": "headshot-jobs-test", "DataBucket": BUCKET, "InferenceEndpoint.EndpointName": "endpoint"},
+        {
+            "JobsTable": "headshot-jobs-test",
+            "DataBucket": BUCKET,
+            "InferenceEndpoint.EndpointName": "endpoint",
+            "WebhookQueue": "https://sqs.eu-west-1.amazonaws.com/1/webhooks",
+            "WebhookSigningSecret": "arn:secret",
+        },
     )
     for name, value in environment.items():
         monkeypatch.setenv(name, value)
