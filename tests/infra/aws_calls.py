@@ -70,6 +70,8 @@ class Derivation:
     calls: set[Call] = field(default_factory=set)
     unresolved: set[str] = field(default_factory=set)
     visited: set[tuple[str, str]] = field(default_factory=set)
+    # (S3 action, key prefix) where the key is built by headshot.usecases.layout at the call site.
+    object_prefixes: set[tuple[str, str]] = field(default_factory=set)
 
     @property
     def actions(self) -> set[str]:
@@ -337,6 +339,8 @@ def visit_body(module: Module, node: ast.FunctionDef, typed: dict[str, set[str]]
         if isinstance(func, ast.Attribute) and ast.unparse(func.value) in typed:
             for port in typed[ast.unparse(func.value)] & set(ports()):
                 visit_port(port, func.attr, out)
+                if port == "ObjectStorage" and call.args:
+                    record_prefixes(module, node, func.attr, call.args[0], out)
         elif ast.unparse(func) in typed:
             types = typed[ast.unparse(func)]
             for port in types & set(ports()):
@@ -436,3 +440,89 @@ def derive_package(root: Path) -> Derivation:
         module = parse_file(path.stem, path)
         aws_calls(module, module.tree, boto3_clients(module, module.tree), out)
     return out
+
+
+# ---- which key prefixes S3 calls touch, where the code says so ----------------------------
+
+LAYOUT = "headshot.usecases.layout"
+
+
+def adapter_actions(port: str, method: str) -> set[str]:
+    scratch = Derivation()
+    visit_port(port, method, scratch)
+    return scratch.actions
+
+
+def layout_prefix(name: str) -> str | None:
+    """The first key segment a layout function returns ("photos/"), by calling it with placeholders."""
+    import importlib
+    import inspect
+
+    layout = importlib.import_module(LAYOUT)
+    function = getattr(layout, name, None)
+    if function is None or not callable(function):
+        return None
+    args = [0 if p.annotation in (int, "int") else "x" for p in inspect.signature(function).parameters.values()]
+    key = function(*args)
+    return key.split("/", 1)[0] + "/" if isinstance(key, str) and "/" in key else None
+
+
+def key_prefixes(module: Module, scope: ast.FunctionDef, expr: ast.expr, depth: int = 0) -> set[str]:
+    """Prefixes of the keys an expression can hold: layout calls in it, or in what its names were
+    assigned or appended in the same function."""
+    found: set[str] = set()
+    for node in ast.walk(expr):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+            target = module.imports.get(node.func.id)
+            if target and target[0] == LAYOUT and target[1]:
+                prefix = layout_prefix(target[1])
+                if prefix:
+                    found.add(prefix)
+        elif isinstance(node, ast.Name) and depth < 3:
+            for source in assigned(scope, node.id):
+                found |= key_prefixes(module, scope, source, depth + 1)
+            for caller, argument in passed_as(module, scope, node.id):
+                found |= key_prefixes(module, caller, argument, depth + 1)
+    return found
+
+
+def passed_as(module: Module, scope: ast.FunctionDef, name: str) -> list[tuple[ast.FunctionDef, ast.expr]]:
+    """(calling method, argument) for each `self.<scope>(...)` call that binds the parameter `name`."""
+    params = [a.arg for a in scope.args.args]
+    if name not in params or not params or params[0] != "self":
+        return []
+    index = params.index(name) - 1
+    found: list[tuple[ast.FunctionDef, ast.expr]] = []
+    for cls in module.classes().values():
+        if scope not in cls.body:
+            continue
+        for method in (m for m in cls.body if isinstance(m, ast.FunctionDef)):
+            for call in ast.walk(method):
+                if not (isinstance(call, ast.Call) and ast.unparse(call.func) == f"self.{scope.name}"):
+                    continue
+                found.extend((method, k.value) for k in call.keywords if k.arg == name)
+                if index < len(call.args):
+                    found.append((method, call.args[index]))
+    return found
+
+
+def assigned(scope: ast.FunctionDef, name: str) -> list[ast.expr]:
+    values: list[ast.expr] = []
+    for node in ast.walk(scope):
+        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == name for t in node.targets):
+            values.append(node.value)
+        elif (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr in ("append", "extend")
+            and ast.unparse(node.func.value) == name
+        ):
+            values.extend(node.args)
+    return values
+
+
+def record_prefixes(module: Module, scope: ast.FunctionDef, method: str, key: ast.expr, out: Derivation) -> None:
+    # ListBucket counts too: its grant names the prefix in an s3:prefix condition.
+    actions = {a for a in adapter_actions("ObjectStorage", method) if a.startswith("s3:")}
+    for prefix in key_prefixes(module, scope, key):
+        out.object_prefixes.update((action, prefix) for action in actions)

@@ -104,6 +104,38 @@ def test_s3_object_grants_are_scoped_to_key_prefixes(function: str) -> None:
                     assert "${DataBucket.Arn}/*" not in text, (function, "whole bucket")
 
 
+def statements(function: str) -> list[dict[str, Any]]:
+    return [
+        s
+        for policy in TEMPLATE["Resources"][function]["Properties"].get("Policies", [])
+        if isinstance(policy, dict)
+        for s in policy.get("Statement", [])
+        if s.get("Effect") == "Allow"
+    ]
+
+
+def covers(statement: dict[str, Any], action: str, prefix: str) -> bool:
+    if action not in as_list(statement["Action"]):
+        return False
+    if action == "s3:ListBucket":
+        listed = statement.get("Condition", {}).get("StringLike", {}).get("s3:prefix", [])
+        return f"{prefix}*" in as_list(listed)
+    return any(f"${{DataBucket.Arn}}/{prefix}*" in str(r) for r in as_list(statement["Resource"]))
+
+
+@pytest.mark.parametrize("function", sorted(FUNCTIONS))
+def test_s3_grants_cover_the_key_prefixes_the_code_builds(function: str) -> None:
+    # Given the S3 calls whose keys the code builds with headshot.usecases.layout (photo_key(...))
+    derived = derive(FUNCTIONS[function])
+    # Then the role grants each action on that key prefix (ListBucket: under an s3:prefix condition)
+    missing = sorted(
+        (action, prefix)
+        for action, prefix in derived.object_prefixes
+        if not any(covers(s, action, prefix) for s in statements(function))
+    )
+    assert not missing, f"{function} lacks {missing}"
+
+
 def test_the_scan_follows_every_path_from_the_handlers() -> None:
     # Given every handler
     for function, handler in FUNCTIONS.items():
@@ -142,6 +174,9 @@ def test_the_scan_reads_known_calls_as_their_iam_actions() -> None:
     assert Call("dynamodb:Query", on_index=True) in sweeper  # PynamoDB query on a GSI
     # And a function is not charged with another function's calls
     assert Call("sqs:ChangeMessageVisibility") not in validator
+    # And the key prefixes come from layout calls, through assignments and method parameters
+    assert ("s3:GetObject", "uploads/") in derive("on_upload.app.lambda_handler").object_prefixes
+    assert ("s3:PutObject", "photos/") in derive("on_upload.app.lambda_handler").object_prefixes
     assert Call("sagemaker:InvokeEndpointAsync") not in sender
 
 
