@@ -138,6 +138,9 @@ class InMemoryStorage:
     def read_limited(self, key: str, max_bytes: int) -> bytes:
         return self._get(key).body[: max_bytes + 1]
 
+    def exists(self, key: str) -> bool:
+        return key in self.objects
+
     def get_bytes(self, key: str) -> bytes:
         return self._get(key).body
 

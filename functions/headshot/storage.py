@@ -72,6 +72,14 @@ class S3Storage:
                 raise ObjectMissing(key) from error
             raise StorageError(f"head failed ({_code(error)})") from error
 
+    def exists(self, key: str) -> bool:
+        """By listing (s3:ListBucket): a HEAD without that permission cannot tell missing from forbidden."""
+        try:
+            response = self._s3.list_objects_v2(Bucket=self.bucket, Prefix=key, MaxKeys=1)
+        except (BotoCoreError, ClientError) as error:
+            raise StorageError(f"list failed ({type(error).__name__})") from error
+        return any(item["Key"] == key for item in response.get("Contents", []))
+
     def read_limited(self, key: str, max_bytes: int) -> bytes:
         """Read at most max_bytes + 1 bytes, so an oversize object is detected, never slurped."""
         try:

@@ -60,3 +60,22 @@ def test_a_late_event_wins_over_the_sweeper(world: World) -> None:
     # When the sweeper runs / Then the job stays with the event's outcome, and no webhook is sent
     assert world.plane.sweep() == []
     assert world.store.jobs[job.job_id].status is JobStatus.QUEUED and world.webhooks.sent == []
+
+
+def test_photos_that_arrived_but_were_never_checked_are_not_blamed_on_the_user(world: World) -> None:
+    # Given a job waiting for uploads and a half-settled one, whose pending photos were uploaded
+    # (the validator was down for longer than the upload window)
+    waiting = aged(world, JobStatus.AWAITING_UPLOAD, timedelta(hours=2))
+    partial = create(world, owner="user-bob", photo_count=2, webhook_url="https://hooks.example.com/h")
+    partial.transition(JobStatus.VALIDATING, world.clock())
+    partial.photos[0].settle([], [])
+    partial.updated_at = world.clock() - timedelta(hours=2)
+    world.store.put(partial)
+    for job in (waiting, partial):
+        world.storage.put(f"uploads/{job.job_id}/{job.photos[-1].photo_id}", b"person:0:shot:0")
+    # When the sweeper runs / Then both expire as our failure to check them, not as missing uploads
+    assert sorted(world.plane.sweep()) == sorted(
+        [(waiting.job_id, "validation_timeout"), (partial.job_id, "validation_timeout")]
+    )
+    error = world.store.jobs[waiting.job_id].error
+    assert error is not None and "could not be checked" in error.message
