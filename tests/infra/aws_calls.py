@@ -341,6 +341,8 @@ def visit_body(module: Module, node: ast.FunctionDef, typed: dict[str, set[str]]
                 visit_port(port, func.attr, out)
                 if port == "ObjectStorage" and call.args:
                     record_prefixes(module, node, func.attr, call.args[0], out)
+                if port == "ObjectStorage":
+                    record_prefix_argument(func.attr, call, out)
         elif ast.unparse(func) in typed:
             types = typed[ast.unparse(func)]
             for port in types & set(ports()):
@@ -526,3 +528,35 @@ def record_prefixes(module: Module, scope: ast.FunctionDef, method: str, key: as
     actions = {a for a in adapter_actions("ObjectStorage", method) if a.startswith("s3:")}
     for prefix in key_prefixes(module, scope, key):
         out.object_prefixes.update((action, prefix) for action in actions)
+
+
+def record_prefix_argument(method: str, call: ast.Call, out: Derivation) -> None:
+    """Methods that take the prefixes themselves (erase_job): a literal argument, else the
+    adapter's default (a constant of headshot.usecases.layout, e.g. JOB_PREFIXES)."""
+    import importlib
+
+    module_name, class_name = adapters()["ObjectStorage"]
+    module = load(module_name)
+    assert module is not None
+    definition = next(
+        (m for m in module.classes()[class_name].body if isinstance(m, ast.FunctionDef) and m.name == method), None
+    )
+    params = [a.arg for a in definition.args.args] if definition else []
+    if "prefixes" not in params:
+        return
+    index = params.index("prefixes") - 1
+    given = next((k.value for k in call.keywords if k.arg == "prefixes"), None)
+    if given is None and index < len(call.args):
+        given = call.args[index]
+    if given is None and definition is not None:
+        defaults = definition.args.defaults
+        given = defaults[params.index("prefixes") - (len(params) - len(defaults))]
+    if isinstance(given, ast.Name) and module.imports.get(given.id, ("", None))[0] == LAYOUT:
+        prefixes = tuple(getattr(importlib.import_module(LAYOUT), given.id))
+    elif isinstance(given, ast.Tuple | ast.List) and all(isinstance(e, ast.Constant) for e in given.elts):
+        prefixes = tuple(str(e.value) for e in given.elts if isinstance(e, ast.Constant))
+    else:
+        out.unresolved.add(f"ObjectStorage.{method}: prefixes {ast.unparse(given) if given else '?'}")
+        return
+    actions = {a for a in adapter_actions("ObjectStorage", method) if a.startswith("s3:")}
+    out.object_prefixes.update((action, prefix) for action in actions for prefix in prefixes)
