@@ -173,6 +173,9 @@ def test_dashboard_shows_the_pipeline_at_a_glance(template: dict[str, Any]) -> N
     assert ("Headshot", "WebhookFailures") in shown
     assert ("/aws/sagemaker/Endpoints", "GPUUtilization") in shown
     assert ("AWS/ApiGateway", "5xx") in shown
+    # And requests SageMaker could not read or that outlived their TTL (the jobs the sweeper expires)
+    assert ("AWS/SageMaker", "RequestDownloadFailures") in shown
+    assert ("AWS/SageMaker", "ExpiredRequests") in shown
     # And every work queue's age is drawn
     drawn = json.dumps(metrics)
     for queue in ("UploadEventsQueue", "InferenceResultsQueue", "WebhookQueue"):
