@@ -585,7 +585,13 @@ def test_jobs_table_keys_indexes_and_protection(template: dict[str, Any]) -> Non
     }
     # And records expire, are recoverable, encrypted, and billed per request
     assert table["TimeToLiveSpecification"] == {"AttributeName": "expires_at_ttl", "Enabled": True}
-    assert table["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+    # (recoverable for no longer than a record is kept: a restore must not bring back erased
+    # embeddings older than RetentionDays, so the window follows it and RetentionDays stays <= 35)
+    assert table["PointInTimeRecoverySpecification"] == {
+        "PointInTimeRecoveryEnabled": True,
+        "RecoveryPeriodInDays": {"Ref": "RetentionDays"},
+    }
+    assert template["Parameters"]["RetentionDays"]["MaxValue"] <= 35
     assert table["SSESpecification"]["SSEEnabled"] is True
     assert table["BillingMode"] == "PAY_PER_REQUEST"
 
