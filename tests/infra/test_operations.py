@@ -206,3 +206,50 @@ def test_runbook_says_what_to_do_for_every_page(template: dict[str, Any]) -> Non
     # Then each has its own entry (by logical id) in the runbook
     missing = sorted(name for name in paging if f"`{name}`" not in runbook)
     assert not missing, missing
+
+
+def matches(pattern: Any, event: Any) -> bool:
+    """EventBridge matching for the pattern forms the template uses: nested objects, lists of
+    exact values, and {"anything-but": [...]} (a missing field matches nothing)."""
+    if isinstance(pattern, dict):
+        return all(key in event and matches(value, event[key]) for key, value in pattern.items())
+    return any(
+        event not in option["anything-but"] if isinstance(option, dict) else event == option for option in pattern
+    )
+
+
+def endpoint_event(status: str) -> dict[str, Any]:
+    # The shape SageMaker sends (docs: "SageMaker endpoint state change"): statuses in capitals.
+    return {
+        "source": "aws.sagemaker",
+        "detail-type": "SageMaker Endpoint State Change",
+        "detail": {"EndpointName": "<endpoint>", "EndpointStatus": status, "EndpointConfigName": "config"},
+    }
+
+
+@pytest.mark.parametrize(
+    ("status", "reported"),
+    [
+        ("FAILED", True),
+        ("OUT_OF_SERVICE", True),
+        ("ROLLING_BACK", True),
+        ("SYSTEM_UPDATING", True),
+        ("DELETING", True),
+        ("IN_SERVICE", False),
+        ("UPDATING", False),  # every scale to and from zero
+        ("CREATING", False),
+    ],
+)
+def test_the_rule_reports_out_of_service_statuses_only(template: dict[str, Any], status: str, reported: bool) -> None:
+    # Given the rule's pattern, with our endpoint's name in place of its GetAtt
+    (rule,) = of_type(template, "AWS::Events::Rule").values()
+    pattern = json.loads(
+        json.dumps(rule["Properties"]["EventPattern"]).replace(json.dumps(ENDPOINT_NAME), '"<endpoint>"')
+    )
+    # When SageMaker reports our endpoint in this status
+    # Then the rule matches exactly when the endpoint is out of service
+    assert matches(pattern, endpoint_event(status)) is reported
+    # And another endpoint's events never match
+    other = endpoint_event(status)
+    other["detail"]["EndpointName"] = "someone-else"
+    assert not matches(pattern, other)
