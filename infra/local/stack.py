@@ -1,6 +1,7 @@
 """The local stack: the whole pipeline on one machine, no AWS account, no Docker.
 
     moto server ........ S3, SQS, SNS, DynamoDB, Secrets Manager (loopback)
+    S3 gate ............ S3 as the functions see it: POST policies and anonymous access checked (infra.local.s3_gate)
     resources .......... created from template.yaml (infra.local.resources)
     functions .......... each Lambda handler unchanged in its own worker process
     event sources ...... Lambda's SQS event-source mapping per SQS-triggered function
@@ -112,14 +113,16 @@ class LocalStack:
         template = load_template(TEMPLATE)
         created, resolver = create_all(clients, parameters=self.options.parameters)
 
+        s3_url = self._start_s3_gate(aws_url)
         c2pa_secret_arn, c2pa_chain = create_content_credentials_secret(clients["secretsmanager"])
         # The throwaway root, for verifying demo outputs as trusted (docs/CONTENT_CREDENTIALS.md).
         c2pa_root = self.options.state_file.parent / "c2pa-test-root.pem"
         c2pa_root.parent.mkdir(parents=True, exist_ok=True)
         c2pa_root.write_text(c2pa_chain.root_pem)
-        container_url = self._start_container(aws_url, c2pa_secret_arn)
+        container_url = self._start_container(aws_url, s3_url, c2pa_secret_arn)
         sagemaker_url = self._start_sagemaker(template, resolver, container_url)
-        base_env = CREDENTIALS | {"AWS_ENDPOINT_URL": aws_url, "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": sagemaker_url,
+        base_env = CREDENTIALS | {"AWS_ENDPOINT_URL": aws_url, "AWS_ENDPOINT_URL_S3": s3_url,
+                                  "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": sagemaker_url,
                                   "POWERTOOLS_TRACE_DISABLED": "1", "PYTHONUNBUFFERED": "1"}  # fmt: skip
         workers = self._start_functions(template, resolver, created, clients["sqs"], base_env)
         api_url, jwt = self._start_http_api(template, workers)
@@ -128,6 +131,7 @@ class LocalStack:
             "api_url": api_url,
             "webhook_secret": created.webhook_secret,
             "aws_endpoint_url": aws_url,
+            "s3_url": s3_url,
             "sagemaker_url": sagemaker_url,
             "container_url": container_url,
             "c2pa_test_root": str(c2pa_root),
@@ -160,10 +164,20 @@ class LocalStack:
 
     # ---- parts ---------------------------------------------------------------------------
 
-    def _start_container(self, aws_url: str, c2pa_secret_arn: str) -> str:
+    def _start_s3_gate(self, aws_url: str) -> str:
+        """S3 for everything the stack runs: presigned URLs the API hands out point here, not at moto."""
+        from infra.local.s3_gate import S3Gate
+
+        gate = S3Gate(aws_url, {CREDENTIALS["AWS_ACCESS_KEY_ID"]: CREDENTIALS["AWS_SECRET_ACCESS_KEY"]})
+        url = gate.start()
+        self._stoppers.append(gate.stop)
+        return url
+
+    def _start_container(self, aws_url: str, s3_url: str, c2pa_secret_arn: str) -> str:
         port = free_port()
         env = os.environ | CREDENTIALS | {
-            "AWS_ENDPOINT_URL": aws_url, "SAGEMAKER_BIND_TO_PORT": str(port), "HEADSHOT_BIND_HOST": "127.0.0.1",
+            "AWS_ENDPOINT_URL": aws_url, "AWS_ENDPOINT_URL_S3": s3_url,
+            "SAGEMAKER_BIND_TO_PORT": str(port), "HEADSHOT_BIND_HOST": "127.0.0.1",
             "HEADSHOT_BACKEND": "studio", "HEADSHOT_MODEL_DIR": str(self.options.state_file.parent / "model"),
             "HEADSHOT_C2PA_SECRET_ARN": c2pa_secret_arn,
             "PYTHONUNBUFFERED": "1",
