@@ -8,10 +8,15 @@ parameters of the helper functions it calls) and other use cases it holds; an ad
 makes boto3 client calls (on clients from `boto3.client("<service>")`), Powertools secret
 fetches, or PynamoDB model operations.
 
-It over-approximates within a class (every method of a use case or adapter class counts once
-the class is reached) and under-approximates nothing it can see: a call it cannot resolve is an
-`Unresolved` entry, which the test reports, so code the scan does not understand fails loudly
-rather than silently needing no permission.
+Precision: every method of a use-case class counts once the class is reached; of an adapter,
+only the port methods called and the methods they call on self. S3 key prefixes are derived
+where the key is built with `headshot.usecases.layout` (through assignments, appends and method
+parameters) or passed as erase_job's prefixes; other keys (results read from a job record,
+SageMaker's output locations) have no derived prefix, and their prefixes are reviewed in
+template.yaml. A use case the handler names but the composition root does not build is an
+`unresolved` entry, which the test reports; a call the scan cannot see (a port reached through
+an untyped name) leaves its grant looking unneeded, which the test also reports, so the scan
+and the template cannot drift apart silently.
 """
 
 from __future__ import annotations
