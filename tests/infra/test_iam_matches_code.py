@@ -3,8 +3,10 @@
 The calls are derived from the code (tests/infra/aws_calls.py follows handler -> use case ->
 port -> adapter -> boto3/PynamoDB/Powertools), not from a table kept by hand, so a new call
 without its permission, or a permission whose call was removed, fails here. Resources are
-checked for their kind (the jobs table or its indexes, the data bucket's key prefixes); which
-prefix each S3 action needs is reviewed in template.yaml, where each statement says why.
+checked for their kind (the jobs table or its indexes, the data bucket's key prefixes), and for
+the prefix wherever the code builds the key with headshot.usecases.layout; prefixes of keys read
+from records or SageMaker's output locations are reviewed in template.yaml, where each statement
+says why.
 """
 
 from __future__ import annotations
