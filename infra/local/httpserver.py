@@ -27,6 +27,9 @@ class Server(ThreadingHTTPServer, Generic[AppT]):
     """A threaded server holding ``app`` (what handlers serve) and its open connections."""
 
     daemon_threads = True
+    # socketserver listens with a backlog of 5: a burst of clients (a load drill, 32 concurrent POSTs)
+    # overflows it and the kernel resets the excess connections. API Gateway takes bursts; so do we.
+    request_queue_size = 1024
 
     def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler], app: AppT) -> None:
         super().__init__(address, handler)
