@@ -17,6 +17,8 @@ from headshot.usecases.layout import JOB_PREFIXES, parse_upload_key, photo_key, 
 from headshot.usecases.ports import ObjectMissing, PresignedUpload, StorageError
 
 UPLOAD_CONTENT_TYPE_PREFIX: Final = "image/"
+# The Content-Type field the recipe returns; the policy accepts any image/* the client puts instead.
+UPLOAD_CONTENT_TYPE: Final = "image/jpeg"
 
 __all__ = [
     "JOB_PREFIXES",
@@ -41,13 +43,17 @@ class S3Storage:
         self._s3 = client or boto3.client("s3", config=Config(signature_version="s3v4", retries={"mode": "standard"}))
 
     def presign_upload(self, key: str, max_bytes: int, now: datetime, expires_in: timedelta) -> PresignedUpload:
-        """A presigned POST that fixes the key and bounds size and content type."""
+        """A presigned POST that fixes the key and bounds size and content type.
+
+        Every form field the policy requires is among the returned fields (Content-Type included),
+        so sending the fields as given and then the file is a complete upload.
+        """
         seconds = int(expires_in.total_seconds())
         try:
             post = self._s3.generate_presigned_post(
                 Bucket=self.bucket,
                 Key=key,
-                Fields={},
+                Fields={"Content-Type": UPLOAD_CONTENT_TYPE},
                 Conditions=[
                     ["content-length-range", 1, max_bytes],
                     ["starts-with", "$Content-Type", UPLOAD_CONTENT_TYPE_PREFIX],
