@@ -76,44 +76,149 @@ class FunctionError(RuntimeError):
     pass
 
 
-class FunctionWorker:
+class _InstanceLostError(Exception):
+    """The execution environment is gone (timed out and killed, or died): never use it again."""
+
+
+class _Instance:
+    """One execution environment: a process with the handler imported, and the pipe to it."""
+
     def __init__(self, spec: LocalFunction, environment: dict[str, str]) -> None:
         self.spec = spec
-        self._environment = environment
-        self._lock = threading.Lock()
         context = multiprocessing.get_context("spawn")
         self._connection, child = context.Pipe()
-        self._process = context.Process(
+        self.process = context.Process(
             target=_worker_main, args=(spec, environment, child), name=f"lambda-{spec.logical_id}", daemon=True
         )
+        self.process.start()
+        child.close()  # only the worker holds this end: its death reads as end of input here
 
-    def start(self) -> None:
-        self._process.start()
-
-    def wait_ready(self, timeout_s: float = 60.0) -> None:
-        if not self._connection.poll(timeout_s):
-            raise FunctionError(f"{self.spec.logical_id} did not start within {timeout_s:.0f}s")
-        status, detail = self._connection.recv()
+    def wait_ready(self, timeout_s: float) -> None:
+        try:
+            if not self._connection.poll(timeout_s):
+                raise FunctionError(f"{self.spec.logical_id} did not start within {timeout_s:.0f}s")
+            status, detail = self._connection.recv()
+        except (EOFError, OSError) as error:
+            raise FunctionError(f"{self.spec.logical_id} exited while starting") from error
         if status != "ready":
             raise FunctionError(f"{self.spec.logical_id} failed to start:\n{detail}")
 
-    def invoke(self, event: dict[str, Any]) -> Any:
-        with self._lock:  # one invocation at a time, like one warm container
+    def invoke(self, event: dict[str, Any], timeout_s: float) -> tuple[str, Any]:
+        try:
             self._connection.send(event)
-            if not self._connection.poll(self.spec.timeout_s + 5):
-                raise FunctionError(f"{self.spec.logical_id} timed out after {self.spec.timeout_s}s")
-            status, result = self._connection.recv()
+            if not self._connection.poll(timeout_s):
+                raise _InstanceLostError(f"{self.spec.logical_id} timed out after {self.spec.timeout_s}s")
+            answer: tuple[str, Any] = self._connection.recv()
+            return answer
+        except (EOFError, OSError) as error:
+            raise _InstanceLostError(f"{self.spec.logical_id}: Runtime exited ({type(error).__name__})") from error
+
+    def kill(self) -> None:
+        self.process.kill()
+        self.process.join(timeout=5)
+        self._connection.close()
+
+    def stop(self) -> None:
+        with contextlib.suppress(BrokenPipeError, OSError):
+            self._connection.send(None)
+        self.process.join(timeout=5)
+        if self.process.is_alive():
+            self.kill()
+        self._connection.close()
+
+
+class FunctionWorker:
+    """A function's execution environments, supervised as Lambda supervises them.
+
+    Up to ``concurrency`` invocations run at once, each in its own process with the handler
+    imported once (a warm container) and reused while it stays healthy. An environment that
+    times out is killed (its late answer must never reach the next caller), and one that dies
+    (a crash, kill -9) is dropped: the next invocation gets a fresh one, with a cold start.
+    """
+
+    def __init__(self, spec: LocalFunction, environment: dict[str, str], concurrency: int = 1) -> None:
+        self.spec = spec
+        self.concurrency = max(1, concurrency)
+        self._environment = environment
+        self._slots = threading.BoundedSemaphore(self.concurrency)
+        self._lock = threading.Lock()
+        self._idle: list[_Instance] = []
+        self._all: set[_Instance] = set()
+        self._stopped = False
+        # Lambda's grace for the answer to travel back (pickling, the pipe): not a longer timeout.
+        self._answer_grace_s = 1.0
+
+    def start(self) -> None:
+        """Start one environment ahead of the first event, as a provisioned warm container."""
+        self._idle.append(self._new_instance())
+
+    def wait_ready(self, timeout_s: float = 60.0) -> None:
+        for instance in list(self._idle):
+            try:
+                instance.wait_ready(timeout_s)
+            except FunctionError:
+                self._discard(instance, kill=True)
+                raise
+
+    @property
+    def pids(self) -> list[int]:
+        """Process ids of the environments alive now (for drills)."""
+        with self._lock:
+            return [i.process.pid for i in self._all if i.process.pid is not None and i.process.is_alive()]
+
+    def invoke(self, event: dict[str, Any]) -> Any:
+        with self._slots:  # at most `concurrency` at a time, like the function's concurrency limit
+            instance = self._take()
+            try:
+                status, result = instance.invoke(event, self.spec.timeout_s + self._answer_grace_s)
+            except _InstanceLostError as lost:
+                log.warning("%s; a fresh environment serves the next invocation", lost)
+                self._discard(instance, kill=True)
+                raise FunctionError(str(lost)) from lost
+            with self._lock:
+                self._idle.append(instance)
         if status != "ok":
             raise FunctionError(f"{self.spec.logical_id}: {result}")
         return result
 
     def stop(self) -> None:
-        with contextlib.suppress(BrokenPipeError, OSError):
-            self._connection.send(None)
-        self._process.join(timeout=5)
-        if self._process.is_alive():
-            self._process.terminate()
-            self._process.join(timeout=5)
+        with self._lock:
+            self._stopped = True
+            instances, self._idle = list(self._all), []
+            self._all.clear()
+        for instance in instances:
+            instance.stop()
+
+    def _take(self) -> _Instance:
+        with self._lock:
+            if self._stopped:
+                raise FunctionError(f"{self.spec.logical_id} is stopped")
+            while self._idle:
+                instance = self._idle.pop()
+                if instance.process.is_alive():
+                    return instance
+                self._all.discard(instance)  # died while idle (kill -9): never handed out
+        instance = self._new_instance()  # a cold start
+        try:
+            instance.wait_ready(60.0)
+        except FunctionError:
+            self._discard(instance, kill=True)
+            raise
+        return instance
+
+    def _new_instance(self) -> _Instance:
+        instance = _Instance(self.spec, self._environment)
+        with self._lock:
+            self._all.add(instance)
+        return instance
+
+    def _discard(self, instance: _Instance, *, kill: bool) -> None:
+        with self._lock:
+            self._all.discard(instance)
+            if instance in self._idle:
+                self._idle.remove(instance)
+        if kill:
+            instance.kill()
 
 
 class SqsEventSource(threading.Thread):
@@ -220,3 +325,6 @@ class Schedule(threading.Thread):
                 self._worker.invoke(event)
             except FunctionError as error:
                 log.warning("scheduled run failed: %s", error)
+            except Exception:
+                # EventBridge keeps firing whatever one run did; a schedule that stops is a silent outage.
+                log.exception("scheduled run of %s failed; the next one runs on time", self._worker.spec.logical_id)

@@ -7,13 +7,19 @@ drill takes seconds and needs no stack.
 from __future__ import annotations
 
 import http.client
+import os
+import signal
 import threading
 import time
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from infra.local.httpserver import BackgroundServer, QuietHandler
+from infra.local.resources import LocalFunction
+from infra.local.workers import FunctionError, FunctionWorker, Schedule
 
 pytestmark = pytest.mark.integration
 
@@ -65,3 +71,119 @@ def test_a_burst_of_concurrent_posts_is_served_without_resets(clients: int) -> N
         server.stop()
     # Then every one is answered: none is reset by a full listen backlog
     assert answers == [201] * clients, [a for a in answers if a != 201][:3]
+
+
+def _drill(timeout_s: int = 1) -> LocalFunction:
+    return LocalFunction(
+        logical_id="DrillFunction", module="drill_function", handler="lambda_handler", timeout_s=timeout_s,
+        memory_mb=128, environment={}, code_dir=str(Path(__file__).parent),
+    )  # fmt: skip
+
+
+@pytest.fixture
+def worker(tmp_path: Path) -> Iterator[FunctionWorker]:
+    running = FunctionWorker(_drill(), {"DRILL_LOG": str(tmp_path / "runs.log")})
+    running.start()
+    running.wait_ready()
+    yield running
+    running.stop()
+
+
+def test_a_late_answer_never_reaches_the_next_caller(worker: FunctionWorker) -> None:
+    # Given an invocation that runs past the function's timeout
+    with pytest.raises(FunctionError, match="timed out"):
+        worker.invoke({"sleep": 7, "echo": "first caller"})
+    # When the next caller invokes
+    answer = worker.invoke({"echo": "second caller"})
+    # Then it gets its own answer, from a fresh environment (the stalled one was killed)
+    assert answer["echo"] == "second caller"
+
+
+def test_a_killed_environment_is_replaced(worker: FunctionWorker) -> None:
+    # Given a warm environment that is killed with -9 while idle
+    (pid,) = worker.pids
+    os.kill(pid, signal.SIGKILL)
+    time.sleep(0.2)
+    # When the function is invoked again / Then a fresh environment answers
+    answer = worker.invoke({"echo": "after kill"})
+    assert answer["echo"] == "after kill"
+    assert answer["pid"] != pid
+
+
+def test_an_environment_killed_mid_invocation_fails_that_one_only(worker: FunctionWorker) -> None:
+    # Given an invocation in flight whose environment is killed with -9
+    (pid,) = worker.pids
+    threading.Timer(0.3, os.kill, (pid, signal.SIGKILL)).start()
+    # When it ends / Then that invocation fails as a function error, and the next one is served
+    with pytest.raises(FunctionError, match="Runtime exited"):
+        worker.invoke({"sleep": 0.8, "echo": "killed"})
+    assert worker.invoke({"echo": "next"})["echo"] == "next"
+
+
+def test_invocations_run_concurrently_up_to_the_limit(tmp_path: Path) -> None:
+    # Given a function allowed 3 concurrent environments
+    running = FunctionWorker(_drill(timeout_s=10), {}, concurrency=3)
+    running.start()
+    running.wait_ready()
+    try:
+        # When 3 slow invocations arrive together
+        answers: list[dict[str, Any]] = []
+        threads = [threading.Thread(target=lambda: answers.append(running.invoke({"sleep": 1.5}))) for _ in range(3)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        # Then each ran in its own environment at the same time
+        assert len({a["pid"] for a in answers}) == 3
+    finally:
+        running.stop()
+
+
+def test_the_schedule_survives_a_killed_sweeper(worker: FunctionWorker, tmp_path: Path) -> None:
+    # Given a schedule firing every 0.2 s whose environment is killed with -9
+    schedule = Schedule(worker, 0.2)
+    schedule.start()
+    try:
+        (pid,) = worker.pids
+        os.kill(pid, signal.SIGKILL)
+        # When a few periods pass
+        deadline = time.monotonic() + 20
+        served: set[str] = set()
+        while time.monotonic() < deadline and not served - {str(pid)}:
+            time.sleep(0.2)
+            log = tmp_path / "runs.log"
+            served = set(log.read_text().split()) if log.exists() else set()
+        # Then runs go on in a fresh environment and the schedule thread is alive
+        assert served - {str(pid)}
+        assert schedule.is_alive()
+    finally:
+        schedule.stop()
+
+
+class _Flaky:
+    """A function whose every other call fails in a way the runner did not foresee."""
+
+    def __init__(self) -> None:
+        self.spec = _drill()
+        self.calls = 0
+
+    def invoke(self, event: dict[str, Any]) -> Any:
+        self.calls += 1
+        if self.calls % 2:
+            raise BrokenPipeError("the pipe broke")
+        return {}
+
+
+def test_the_schedule_survives_an_unforeseen_error() -> None:
+    # Given a schedule whose function raises something other than a function error
+    flaky = _Flaky()
+    schedule = Schedule(flaky, 0.05)  # type: ignore[arg-type]
+    schedule.start()
+    try:
+        # When a few periods pass
+        time.sleep(0.6)
+        # Then it kept firing
+        assert flaky.calls >= 4
+        assert schedule.is_alive()
+    finally:
+        schedule.stop()
