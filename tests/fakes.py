@@ -153,8 +153,10 @@ class InMemoryStorage:
         return len(keys)
 
     def erase_job(self, job_id: str, extra_keys: list[str], prefixes: tuple[str, ...] = JOB_PREFIXES) -> int:
-        keys = list(extra_keys) + [k for k in self.objects if any(k.startswith(f"{p}{job_id}/") for p in prefixes)]
-        return self.delete(keys)
+        return self.erase_under(tuple(f"{p}{job_id}/" for p in prefixes), extra_keys)
+
+    def erase_under(self, prefixes: tuple[str, ...], extra_keys: list[str]) -> int:
+        return self.delete(list(extra_keys) + [k for k in self.objects if k.startswith(prefixes)])
 
     def listing(self, pattern: str = "*") -> list[str]:
         return sorted(k for k in self.objects if fnmatch.fnmatch(k, pattern))

@@ -187,6 +187,7 @@ def _to_record(job: Job) -> JobRecord:
             "error": job.error.to_dict() if job.error else None,
             "history": [list(entry) for entry in job.history],
             "deliveries": job.deliveries,
+            "retention_s": job.retention_s,
             "photos": [
                 {
                     "photo_id": p.photo_id,
@@ -252,5 +253,10 @@ def _from_record(record: JobRecord) -> Job:
         error=Failure(**error) if error else None,
         history=[(entry[0], entry[1]) for entry in doc.get("history", [])],
         deliveries=dict(doc.get("deliveries", {})),
+        # Records written before the field: their window was created_at to expires_at.
+        retention_s=int(
+            doc.get("retention_s")
+            or (datetime.fromisoformat(doc["expires_at"]) - datetime.fromisoformat(record.created_at)).total_seconds()
+        ),
         version=record.version,
     )

@@ -160,6 +160,9 @@ class Job:
     history: list[tuple[str, str]] = field(default_factory=list)
     # Webhook deliveries by event id: type, status (delivered|failed), attempts, http_status, error_code, at.
     deliveries: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # The retention window: `expires_at` is at least this long after the job's last change, so the
+    # record (and with it the erasure of its objects) outlives every object a round writes.
+    retention_s: int = 0
     # Optimistic-locking version of the stored record (None before the first write).
     version: int | None = None
 
@@ -192,6 +195,7 @@ class Job:
             webhook_url=webhook_url,
             client_reference=client_reference,
             history=[(JobStatus.AWAITING_UPLOAD.value, iso(now))],
+            retention_s=int(retention.total_seconds()),
         )
 
     @property
@@ -234,6 +238,11 @@ class Job:
         self.status = status
         self.updated_at = now
         self.history.append((status.value, iso(now)))
+        self.retain_from(now)
+
+    def retain_from(self, now: datetime) -> None:
+        """Something of the job was written at `now`: keep the record RetentionDays from then."""
+        self.expires_at = max(self.expires_at, now + timedelta(seconds=self.retention_s))
 
     def start_round(self, now: datetime) -> None:
         """Queue a new inference round (first one, or a regeneration)."""

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 
-from headshot.jobs import Job, JobStatus, utcnow
+from headshot.jobs import Job, JobStatus, iso, utcnow
 from headshot.usecases.ports import ConcurrentUpdate, JobStore, update
 from tests.fakes import InMemoryJobStore
 
@@ -88,3 +88,16 @@ def test_reservations_are_written_only_on_the_version_read(store: JobStore) -> N
     with pytest.raises(ConcurrentUpdate):
         store.save_reservations("a", {"job_3": "x"}, version)
     assert store.reservations("a")[0] == {} and store.reservations("b") == ({}, None)
+
+
+def test_the_retention_window_is_stored_with_the_job(store: JobStore) -> None:
+    # Given a job with a 7-day window, moved on a day later
+    job = new_job()
+    store.create(job)
+    stored = store.get(job.job_id)
+    assert stored is not None and stored.retention_s == 7 * 86400
+    stored.transition(JobStatus.VALIDATING, job.created_at + timedelta(days=1))
+    store.save(stored)
+    # Then the record's expiry moved with it
+    again = store.get(job.job_id)
+    assert again is not None and iso(again.expires_at) == iso(job.created_at + timedelta(days=8))

@@ -10,6 +10,7 @@ from enum import StrEnum
 
 from headshot.contract import S3Location
 from headshot.jobs import Job, JobStatus, ResultImage, utcnow
+from headshot.usecases.layout import results_prefix
 from headshot.usecases.manifests import UNREADABLE_RESULT, failure_from_body, result_images
 from headshot.usecases.notifications import Notify
 from headshot.usecases.ports import InferenceNotification, JobStore, ObjectMissing, ObjectStorage, update
@@ -46,10 +47,16 @@ class RecordResult:
             return ResultOutcome.IGNORED, None
         job_id, round_number = parsed
         job = self.store.get(job_id)
-        if job is not None and job.status is JobStatus.DELETED:
-            # Inference finished after DELETE: what it wrote must go too, nothing of the job stays.
-            late = [self._own_key(loc) for loc in (notification.output_location, notification.failure_location)]
-            self.storage.erase_job(job_id, [key for key in late if key], prefixes=("results/",))
+        late = [self._own_key(loc) for loc in (notification.output_location, notification.failure_location)]
+        late_keys = [key for key in late if key]
+        if job is None or job.status is JobStatus.DELETED:
+            # Inference finished after DELETE, or after the record's retention ended (TTL): what it
+            # wrote must go too, nothing of the job stays.
+            self.storage.erase_job(job_id, late_keys, prefixes=("results/",))
+            return ResultOutcome.IGNORED, job
+        if job.status is JobStatus.EXPIRED and job.round == round_number:
+            # The round the job expired waiting for: nobody can see it, so nobody could erase it.
+            self.storage.erase_under((results_prefix(job_id, round_number),), late_keys)
             return ResultOutcome.IGNORED, job
         if job is None or job.round != round_number or job.status is not JobStatus.QUEUED:
             return ResultOutcome.IGNORED, job

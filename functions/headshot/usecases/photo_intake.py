@@ -103,6 +103,7 @@ class RecordUpload:
                 current_photo.eye_openness = check.face.mesh.openness if check.face.mesh is not None else None
             current_photo.key = kept_key
             now = self.clock()
+            current.retain_from(now)  # the copy just written is kept RetentionDays from now
             if current.status is JobStatus.AWAITING_UPLOAD:
                 current.transition(JobStatus.VALIDATING, now)
             if not current.all_photos_settled:
