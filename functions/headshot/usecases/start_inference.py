@@ -39,4 +39,8 @@ class StartInference:
                 current.output_location = invocation.output_location
 
         outcome = update(self.store, job.job_id, record)
+        if outcome is None or outcome[0].status is JobStatus.DELETED:
+            # Deleted meanwhile: the manifest (photo URIs, the reference embedding) must not outlive
+            # the DELETE; what the endpoint writes is erased when its notification arrives.
+            self.storage.delete([key])
         return outcome[0] if outcome else job

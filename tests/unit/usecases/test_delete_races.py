@@ -94,3 +94,22 @@ def test_a_redelivered_upload_event_erases_a_copy_left_after_delete(world: World
     assert world.plane.record_upload(job.job_id, photo).outcome is UploadOutcome.IGNORED
     # Then the copy goes with the upload
     assert_nothing_personal_left(world, job.job_id)
+
+
+def test_a_delete_just_before_inference_starts_leaves_no_request_manifest(world: World) -> None:
+    # Given a one-photo job whose owner deletes it between its settlement and its invocation
+    job = create(world)
+    photo = job.photos[0].photo_id
+    upload(world, job.job_id, photo, b"person:0:shot:0")
+    put = world.storage.put
+
+    def put_after_delete(key: str, body: bytes, content_type: str = "application/octet-stream") -> None:
+        if key.startswith("requests/"):
+            world.plane.delete_job("user-alice", job.job_id)
+        put(key, body, content_type)
+
+    world.storage.put = put_after_delete  # type: ignore[method-assign]
+    # When the intake starts inference
+    world.plane.record_upload(job.job_id, photo)
+    # Then the request manifest (photo URIs, the reference embedding) does not outlive the DELETE
+    assert_nothing_personal_left(world, job.job_id)
