@@ -17,7 +17,13 @@ import boto3
 from headshot.inference import SageMakerAsyncClient
 from headshot.job_store import DynamoJobStore
 from headshot.jobs import utcnow
-from headshot.settings import ControlPlaneSettings, PhotoLimits, get_control_plane_settings, get_settings
+from headshot.settings import (
+    ConfigurationError,
+    ControlPlaneSettings,
+    PhotoLimits,
+    get_control_plane_settings,
+    get_settings,
+)
 from headshot.storage import S3Storage
 from headshot.usecases.create_job import CreateJob
 from headshot.usecases.delete_job import DeleteJob
@@ -26,10 +32,20 @@ from headshot.usecases.get_job import GetJob
 from headshot.usecases.inference_results import RecordResult
 from headshot.usecases.notifications import Notify, WebhookRequest
 from headshot.usecases.photo_intake import RecordUpload, default_checker
-from headshot.usecases.ports import InferenceClient, JobStore, ObjectStorage, PhotoChecker, WebhookQueue, WebhookSender
+from headshot.usecases.ports import (
+    InferenceClient,
+    JobStore,
+    ObjectStorage,
+    PhotoChecker,
+    SigningSecret,
+    WebhookQueue,
+    WebhookSender,
+)
+from headshot.usecases.redeliver_webhook import RedeliverWebhook
 from headshot.usecases.regenerate_job import RegenerateJob
 from headshot.usecases.start_inference import StartInference
 from headshot.usecases.sweep import SweepJobs
+from headshot.usecases.webhook_test_event import SendTestEvent
 from headshot.webhooks import deliver
 
 
@@ -42,6 +58,25 @@ class SqsWebhookQueue:
 
     def send(self, request: WebhookRequest) -> None:
         self._sqs.send_message(QueueUrl=self._url, MessageBody=request.to_message())
+
+
+class SecretsManagerSigningSecret:
+    """SigningSecret from Secrets Manager, cached for five minutes: a rotation applies without a cold start."""
+
+    def __init__(self, secret_arn: str, max_age_s: int = 300) -> None:
+        self._arn = secret_arn
+        self._max_age_s = max_age_s
+
+    def __call__(self) -> str:
+        from aws_lambda_powertools.utilities import parameters  # only functions that sign load it
+
+        value = parameters.get_secret(self._arn, max_age=self._max_age_s)
+        return value if isinstance(value, str) else bytes(value).decode("ascii")
+
+
+def _no_signing_secret() -> str:
+    # A wiring mistake (the function has no WEBHOOK_SECRET_ARN), not the client's: answers 500.
+    raise ConfigurationError("required environment variable WEBHOOK_SECRET_ARN is not set for this function")
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +95,8 @@ class ControlPlane:
     sweep: SweepJobs
     notify: Notify
     deliver_webhook: DeliverWebhook
+    send_test_webhook: SendTestEvent
+    redeliver_webhook: RedeliverWebhook
 
 
 def build_control_plane(
@@ -72,6 +109,7 @@ def build_control_plane(
     webhooks: WebhookQueue | None = None,
     checker_factory: Callable[[], PhotoChecker] = default_checker,
     send_webhook: WebhookSender = deliver,
+    signing_secret: SigningSecret = _no_signing_secret,
     clock: Callable[[], datetime] = utcnow,
 ) -> ControlPlane:
     notify = Notify(webhooks, clock)
@@ -91,6 +129,8 @@ def build_control_plane(
         sweep=SweepJobs(settings, store, notify, clock, start if inference is not None else None, storage),
         notify=notify,
         deliver_webhook=DeliverWebhook(settings, store, storage, send_webhook, clock),
+        send_test_webhook=SendTestEvent(settings, send_webhook, signing_secret, clock),
+        redeliver_webhook=RedeliverWebhook(store, webhooks),
     )
 
 
@@ -109,4 +149,9 @@ def control_plane() -> ControlPlane:
             else None
         ),
         webhooks=SqsWebhookQueue(settings.webhook_queue_url) if settings.webhook_queue_url else None,
+        signing_secret=(
+            SecretsManagerSigningSecret(settings.webhook_secret_arn)
+            if settings.webhook_secret_arn
+            else _no_signing_secret
+        ),
     )
