@@ -143,6 +143,7 @@ class SqsSource:
     batch_size: int
     window_s: int
     report_batch_item_failures: bool
+    max_concurrency: int | None = None  # ScalingConfig.MaximumConcurrency; None: Lambda's default scaling
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,6 +191,7 @@ def functions(
                         window_s=int(event_props.get("MaximumBatchingWindowInSeconds", 0)),
                         report_batch_item_failures="ReportBatchItemFailures"
                         in event_props.get("FunctionResponseTypes", []),
+                        max_concurrency=_int_or_none(event_props.get("ScalingConfig", {}).get("MaximumConcurrency")),
                     )
                 )
             elif event["Type"] == "Schedule":
@@ -210,6 +212,10 @@ def functions(
             )
         )
     return found
+
+
+def _int_or_none(value: Any) -> int | None:
+    return None if value in (None, "") else int(value)
 
 
 @dataclass

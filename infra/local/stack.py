@@ -36,7 +36,9 @@ from infra.aws_resources import REPO_ROOT, TEMPLATE
 from infra.local.resources import (
     REGION,
     CreatedResources,
+    LocalFunction,
     LocalResolver,
+    SqsSource,
     create_all,
     create_content_credentials_secret,
     functions,
@@ -49,6 +51,17 @@ STATE_FILE: Final = STATE_DIR / "stack.json"
 CREDENTIALS: Final = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local", "AWS_DEFAULT_REGION": REGION,
                       "AWS_REGION": REGION}  # fmt: skip
 SWEEP_PERIOD_S: Final = 5.0
+LOCAL_CONCURRENCY_CAP: Final = 4
+
+
+def local_concurrency(spec: LocalFunction, cap: int) -> int:
+    """How many environments of ``spec`` run at once: its SQS sources' MaximumConcurrency, within ``cap``."""
+    return max(1, min(cap, sum(_pollers(source, cap) for source in spec.sqs)))
+
+
+def _pollers(source: SqsSource, cap: int) -> int:
+    """Concurrent batches one event source delivers: its MaximumConcurrency (None: unbounded) within ``cap``."""
+    return max(1, min(cap, source.max_concurrency or cap))
 
 
 def free_port() -> int:
@@ -77,6 +90,9 @@ class StackOptions:
     inference_failure_rate: float = 0.0
     inference_delay_s: float = 0.0
     sweep_period_s: float = SWEEP_PERIOD_S
+    # Lambda runs an SQS consumer at its MaximumConcurrency; one machine shares a few cores among
+    # all of them, so locally each function runs at most this many environments at once.
+    concurrency_cap: int = LOCAL_CONCURRENCY_CAP
     state_file: Path = STATE_FILE
     # Template parameter overrides, as `sam deploy --parameter-overrides` would pass them.
     parameters: dict[str, str] = field(default_factory=dict)
@@ -222,7 +238,8 @@ class LocalStack:
         workers: dict[str, FunctionWorker] = {}
         specs = functions(template, resolver)
         for spec in specs:
-            worker = FunctionWorker(spec, spec.environment | base_env | self.options.function_overrides)
+            environment = spec.environment | base_env | self.options.function_overrides
+            worker = FunctionWorker(spec, environment, local_concurrency(spec, self.options.concurrency_cap))
             worker.start()
             workers[spec.logical_id] = worker
             self._stoppers.append(worker.stop)
@@ -230,11 +247,14 @@ class LocalStack:
             worker.wait_ready()
         for spec in specs:
             for source in spec.sqs:
-                mapping = SqsEventSource(
-                    sqs, created.queue_urls[source.queue], resolver.arn(source.queue), source, workers[spec.logical_id]
-                )
-                mapping.start()
-                self._stoppers.append(mapping.stop)
+                # One poller per concurrent batch, as Lambda scales an SQS mapping up to MaximumConcurrency.
+                for _ in range(_pollers(source, self.options.concurrency_cap)):
+                    mapping = SqsEventSource(
+                        sqs, created.queue_urls[source.queue], resolver.arn(source.queue), source,
+                        workers[spec.logical_id],
+                    )  # fmt: skip
+                    mapping.start()
+                    self._stoppers.append(mapping.stop)
             if spec.schedules:
                 schedule = Schedule(workers[spec.logical_id], self.options.sweep_period_s)
                 schedule.start()

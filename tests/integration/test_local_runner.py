@@ -12,14 +12,18 @@ import signal
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from infra.aws_resources import TEMPLATE
 from infra.local.httpserver import BackgroundServer, QuietHandler
-from infra.local.resources import LocalFunction
+from infra.local.resources import LocalFunction, LocalResolver, SqsSource, functions
+from infra.local.stack import local_concurrency
 from infra.local.workers import FunctionError, FunctionWorker, Schedule
+from infra.template_loader import load_template
 
 pytestmark = pytest.mark.integration
 
@@ -187,3 +191,35 @@ def test_the_schedule_survives_an_unforeseen_error() -> None:
         assert schedule.is_alive()
     finally:
         schedule.stop()
+
+
+def test_event_sources_carry_their_maximum_concurrency_from_the_template() -> None:
+    # Given template.yaml's SQS event sources with a ScalingConfig
+    template = load_template(TEMPLATE)
+    expected = {
+        event["Properties"]["Queue"]["Fn::GetAtt"][0]: int(event["Properties"]["ScalingConfig"]["MaximumConcurrency"])
+        for resource in template["Resources"].values()
+        if resource["Type"] == "AWS::Serverless::Function"
+        for event in resource["Properties"].get("Events", {}).values()
+        if event["Type"] == "SQS" and "ScalingConfig" in event["Properties"]
+    }
+    # When the local stack reads its functions
+    found = {s.queue: s.max_concurrency for f in functions(template, LocalResolver(template)) for s in f.sqs}
+    # Then each source's MaximumConcurrency is the template's
+    assert expected
+    assert {queue: found[queue] for queue in expected} == expected
+
+
+@pytest.mark.parametrize(
+    ("limits", "cap", "expected"),
+    [([20], 4, 4), ([2], 4, 2), ([None], 3, 3), ([], 4, 1), ([2, 3], 8, 5)],
+)
+def test_a_consumer_runs_at_its_maximum_concurrency_within_the_local_cap(
+    limits: list[int | None], cap: int, expected: int
+) -> None:
+    # Given a function's SQS sources with their MaximumConcurrency (None: Lambda's default scaling)
+    spec = _drill()
+    sources = [SqsSource(queue=f"Q{i}", batch_size=1, window_s=0, report_batch_item_failures=True,
+                         max_concurrency=limit) for i, limit in enumerate(limits)]  # fmt: skip
+    # When the local stack sizes it / Then it runs as many at once as the template allows, within the machine's cap
+    assert local_concurrency(replace(spec, sqs=sources), cap) == expected
