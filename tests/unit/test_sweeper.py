@@ -61,3 +61,13 @@ def test_queued_job_within_its_inference_deadline_is_left_alone(control_world: d
     job_id = make_job(control_world, JobStatus.QUEUED, timedelta(seconds=deadline))
     assert plane.sweep() == []
     assert control_world["store"].get(job_id).status is JobStatus.QUEUED
+
+
+def test_photos_that_arrived_unchecked_expire_as_our_timeout(control_world: dict[str, Any]) -> None:
+    # Given a stale job waiting for uploads whose photo is in the bucket (the validator was down)
+    job_id = make_job(control_world, JobStatus.AWAITING_UPLOAD, timedelta(hours=1))
+    photo_id = control_world["store"].get(job_id).photos[0].photo_id
+    control_world["s3"].put_object(Bucket="headshot-data-test", Key=f"uploads/{job_id}/{photo_id}", Body=b"jpeg")
+    # When the sweeper runs / Then it says the photos could not be checked, not that none came
+    plane: ControlPlane = control_world["plane_for"]("SweeperFunction")
+    assert plane.sweep() == [(job_id, "validation_timeout")]
