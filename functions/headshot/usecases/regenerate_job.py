@@ -35,6 +35,9 @@ class RegenerateJob:
         current = owned_job(self.store, owner_sub, job_id)
         if request.styles is not None:
             validate_styles(list(request.styles))
+        if current.status is JobStatus.QUEUED and not current.inference_invoked:
+            # Its round was never invoked (the endpoint refused it): start that one, not a new one.
+            return public_job(self.start_inference(current), self.storage, self.clock())
         _check_regenerable(current, self.max_rounds)
         # A regenerated job is active again: it takes a place in the owner's quota like a new one.
         ActiveJobQuota(self.store, self.clock).reserve(owner_sub, job_id, self.max_active_jobs)

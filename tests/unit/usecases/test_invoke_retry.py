@@ -8,6 +8,7 @@ import pytest
 
 from headshot.jobs import JobStatus
 from headshot.usecases.ports import InferenceUnavailable
+from headshot.usecases.regenerate_job import Regeneration
 from tests.fakes import World
 from tests.unit.usecases.conftest import create
 
@@ -57,3 +58,13 @@ def test_a_sweeper_retry_that_fails_again_is_left_for_the_next_run(world: World)
     assert world.plane.sweep() == []
     assert not world.store.jobs[job_id].inference_invoked
     assert world.plane.sweep() == [] and world.store.jobs[job_id].inference_invoked
+
+
+def test_regenerate_on_a_stranded_round_invokes_it_instead_of_refusing(world: World) -> None:
+    # Given a job whose invocation failed; its owner asks to regenerate
+    job_id = settled_but_not_invoked(world)
+    view = world.plane.regenerate("user-alice", job_id, Regeneration())
+    # Then the stranded round is invoked (no new round), rather than a 409
+    assert (view["status"], view["round"]) == ("queued", 1)
+    stored = world.store.get(job_id)
+    assert stored is not None and stored.inference_invoked
