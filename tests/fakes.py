@@ -126,7 +126,7 @@ class InMemoryStorage:
         self.objects: dict[str, StoredObject] = {}
 
     def presign_upload(self, key: str, max_bytes: int, now: datetime, expires_in: timedelta) -> PresignedUpload:
-        fields = {"key": key, "x-max-bytes": str(max_bytes)}
+        fields = {"key": key, "Content-Type": "image/jpeg", "x-max-bytes": str(max_bytes)}  # as S3Storage's recipe
         return PresignedUpload(f"https://{self.bucket}.s3.test/", fields, iso(now + expires_in))
 
     def presign_get(self, key: str, now: datetime, expires_in: timedelta) -> tuple[str, str]:
