@@ -6,6 +6,7 @@ drill takes seconds and needs no stack.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import os
 import signal
@@ -24,6 +25,8 @@ from infra.local.resources import LocalFunction, LocalResolver, SqsSource, funct
 from infra.local.stack import local_concurrency
 from infra.local.workers import FunctionError, FunctionWorker, Schedule
 from infra.template_loader import load_template
+from tests.integration.conftest import Receiver, RunningStack
+from tests.support import images
 
 pytestmark = pytest.mark.integration
 
@@ -223,3 +226,70 @@ def test_a_consumer_runs_at_its_maximum_concurrency_within_the_local_cap(
                          max_concurrency=limit) for i, limit in enumerate(limits)]  # fmt: skip
     # When the local stack sizes it / Then it runs as many at once as the template allows, within the machine's cap
     assert local_concurrency(replace(spec, sqs=sources), cap) == expected
+
+
+# ---- the same drills on the whole local stack ------------------------------------------------
+
+
+def _function_environments(stack_pid: int) -> list[int]:
+    """Pids of the stack's Lambda environments: its multiprocessing children (not the container, not moto)."""
+    parents: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            parents[int(stat.parent.name)] = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+    found, frontier = [], [stack_pid]
+    while frontier:
+        parent = frontier.pop()
+        for pid in [p for p, ppid in parents.items() if ppid == parent]:
+            frontier.append(pid)
+            with contextlib.suppress(OSError):
+                if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                    found.append(pid)
+    return found
+
+
+def _gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"  # killed, not yet reaped
+
+
+def test_the_stack_serves_64_concurrent_job_creations(local_stack: RunningStack) -> None:
+    # Given the local stack / When 64 users create a job at the same moment
+    start = threading.Barrier(64)
+    answers: list[int] = []
+
+    def create(user: str) -> None:
+        start.wait()
+        status, _ = local_stack.call("POST", "/v1/jobs", user, {"photo_count": 1, "styles": ["studio_gray"]})
+        answers.append(status)
+
+    threads = [threading.Thread(target=create, args=(f"burst-{i}",)) for i in range(64)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    # Then every one is created: no connection reset, no 5xx
+    assert sorted(answers) == [201] * 64
+
+
+def test_a_job_completes_after_every_function_environment_is_killed(
+    local_stack: RunningStack, receiver: Receiver
+) -> None:
+    # Given a stack whose every function environment (API, validator, result, sender, sweeper) was killed with -9
+    killed = _function_environments(local_stack.process.pid)
+    assert len(killed) >= 5
+    for pid in killed:
+        os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while not all(_gone(pid) for pid in killed) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    # When a job is created and its photo uploaded
+    job = local_stack.create_job([images.encode(images.astronaut())], receiver.url, user="after-kill")
+    # Then fresh environments serve it to the end, webhook included
+    done = local_stack.wait(job["job_id"], {"completed", "failed", "rejected", "expired"}, user="after-kill")
+    assert done["status"] == "completed", done
+    assert receiver.arrived.wait(60)
+    assert set(_function_environments(local_stack.process.pid)).isdisjoint(killed)
