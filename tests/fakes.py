@@ -153,10 +153,11 @@ class InMemoryStorage:
         return len(keys)
 
     def erase_job(self, job_id: str, extra_keys: list[str], prefixes: tuple[str, ...] = JOB_PREFIXES) -> int:
-        return self.erase_under(tuple(f"{p}{job_id}/" for p in prefixes), extra_keys)
+        under = tuple(f"{p}{job_id}/" for p in prefixes)
+        return self.delete(list(extra_keys) + [k for k in self.objects if k.startswith(under)])
 
-    def erase_under(self, prefixes: tuple[str, ...], extra_keys: list[str]) -> int:
-        return self.delete(list(extra_keys) + [k for k in self.objects if k.startswith(prefixes)])
+    def erase_under(self, prefix: str, extra_keys: list[str]) -> int:
+        return self.delete(list(extra_keys) + [k for k in self.objects if k.startswith(prefix)])
 
     def listing(self, pattern: str = "*") -> list[str]:
         return sorted(k for k in self.objects if fnmatch.fnmatch(k, pattern))

@@ -120,19 +120,24 @@ class S3Storage:
 
     def erase_job(self, job_id: str, extra_keys: list[str], prefixes: tuple[str, ...] = JOB_PREFIXES) -> int:
         """Delete every object of a job under its prefixes plus SageMaker's exact output keys."""
-        return self.erase_under(tuple(f"{prefix}{job_id}/" for prefix in prefixes), extra_keys)
-
-    def erase_under(self, prefixes: tuple[str, ...], extra_keys: list[str]) -> int:
-        """Delete every object under these key prefixes, and these exact keys."""
         keys = list(extra_keys)
+        for prefix in prefixes:
+            keys.extend(self._keys_under(f"{prefix}{job_id}/"))
+        return self.delete(keys)
+
+    def erase_under(self, prefix: str, extra_keys: list[str]) -> int:
+        """Delete every object under one key prefix (e.g. a round's results), and these exact keys."""
+        return self.delete([*extra_keys, *self._keys_under(prefix)])
+
+    def _keys_under(self, prefix: str) -> list[str]:
+        keys: list[str] = []
         paginator = self._s3.get_paginator("list_objects_v2")
         try:
-            for prefix in prefixes:
-                for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
-                    keys.extend(item["Key"] for item in page.get("Contents", []))
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
+                keys.extend(item["Key"] for item in page.get("Contents", []))
         except (BotoCoreError, ClientError) as error:
             raise StorageError(f"list failed ({type(error).__name__})") from error
-        return self.delete(keys)
+        return keys
 
 
 def _code(error: ClientError) -> str:

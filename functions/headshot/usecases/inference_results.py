@@ -56,7 +56,7 @@ class RecordResult:
             return ResultOutcome.IGNORED, job
         if job.status is JobStatus.EXPIRED and job.round == round_number:
             # The round the job expired waiting for: nobody can see it, so nobody could erase it.
-            self.storage.erase_under((results_prefix(job_id, round_number),), late_keys)
+            self.storage.erase_under(results_prefix(job_id, round_number), late_keys)
             return ResultOutcome.IGNORED, job
         if job is None or job.round != round_number or job.status is not JobStatus.QUEUED:
             return ResultOutcome.IGNORED, job
