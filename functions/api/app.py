@@ -12,7 +12,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from api.bodies import CreateJobBody, RegenerateBody, WebhookTestBody, parse, raw_body
-from api.errors import ApiError, status_of
+from api.errors import ApiError, headers_of, status_of
 from headshot.jobs import JobError
 from headshot.usecases.list_styles import list_styles
 from headshot.wiring import ControlPlane, control_plane
@@ -24,8 +24,10 @@ app = APIGatewayHttpResolver()
 plane: ControlPlane = control_plane()  # once per process: clients, table binding
 
 
-def _json(status: int, body: Any) -> Response[str]:
-    return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=json.dumps(body))
+def _json(status: int, body: Any, headers: dict[str, str] | None = None) -> Response[str]:
+    return Response(
+        status_code=status, content_type=content_types.APPLICATION_JSON, body=json.dumps(body), headers=headers
+    )
 
 
 def _body() -> str | bytes | None:
@@ -101,7 +103,7 @@ def api_error(error: JobError) -> Response[str]:
     if status >= 500:
         logger.exception("a domain error without an HTTP status")
         return _json(500, {"error": {"code": "internal_error", "message": "something went wrong; try again"}})
-    return _json(status, {"error": {"code": error.code, "message": error.message}})
+    return _json(status, {"error": {"code": error.code, "message": error.message}}, headers_of(status))
 
 
 @app.not_found

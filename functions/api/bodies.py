@@ -17,6 +17,12 @@ from headshot.usecases.create_job import NewJob
 from headshot.usecases.regenerate_job import Regeneration
 
 MAX_CLIENT_REFERENCE: Final = 128
+# pydantic error types of a value outside its bounds (as opposed to a wrong shape or type);
+# `value_error` is ours: styles that repeat.
+OUT_OF_RANGE: Final = frozenset(
+    {"greater_than", "greater_than_equal", "less_than", "less_than_equal", "too_short", "too_long",
+     "string_too_short", "string_too_long", "value_error"}
+)  # fmt: skip
 
 
 def _distinct(styles: list[str]) -> list[str]:
@@ -126,4 +132,7 @@ def parse(model: type[Body], raw: str | bytes | None) -> Body:
         first = error.errors(include_url=False)[0]
         where = ".".join(str(part) for part in first["loc"])
         message = "unknown field" if first["type"] == "extra_forbidden" else first["msg"]
+        if first["type"] in OUT_OF_RANGE:
+            # Well-formed and of the right type, but a value the API does not take (OpenAPI's 422).
+            raise ApiError(422, "out_of_range", f"{where}: {message}") from None
         raise ApiError(400, "invalid_request", f"{where}: {message}") from None

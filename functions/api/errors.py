@@ -15,10 +15,20 @@ STATUS: Final[dict[str, int]] = {
     "not_regenerable": 409,
     "no_webhook_event": 409,
     "round_limit_reached": 409,
+    "out_of_range": 422,
     "unknown_style": 422,
     "invalid_webhook_url": 422,
     "too_many_active_jobs": 429,
 }
+
+# Retry-After on every 429 of ours, in seconds: when trying again is worth it. An active job
+# usually settles (uploads checked, a round generated) within about this long; it is a hint,
+# not a promise (a job awaiting upload holds its place until its upload window closes).
+RETRY_AFTER_S: Final = 30
+
+
+def headers_of(status: int) -> dict[str, str]:
+    return {"Retry-After": str(RETRY_AFTER_S)} if status == 429 else {}
 
 
 class ApiError(JobError):

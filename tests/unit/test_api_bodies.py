@@ -1,4 +1,5 @@
-"""API request bodies: shape errors are 400 invalid_request naming the field; defaults fill the rest."""
+"""API request bodies: shape errors are 400 invalid_request, values out of range 422 out_of_range, each
+naming the field; defaults fill the rest."""
 
 from __future__ import annotations
 
@@ -25,25 +26,27 @@ def test_a_full_body_becomes_the_command() -> None:
 
 
 @pytest.mark.parametrize(
-    ("raw", "code", "field"),
+    ("raw", "status", "code", "field"),
     [
-        ("{not json", "invalid_json", ""),
-        ("[1, 2]", "invalid_request", ""),
-        ('{"photo_count": 0}', "invalid_request", "photo_count"),
-        ('{"photo_count": 21}', "invalid_request", "photo_count"),
-        ('{"photo_count": true}', "invalid_request", "photo_count"),
-        ('{"photo_count": "2"}', "invalid_request", "photo_count"),
-        ('{"variants": 9}', "invalid_request", "variants"),
-        ('{"styles": []}', "invalid_request", "styles"),
-        ('{"styles": ["studio_gray", "studio_gray"]}', "invalid_request", "styles"),
-        ('{"client_reference": "' + "x" * 129 + '"}', "invalid_request", "client_reference"),
-        ('{"surprise": 1}', "invalid_request", "surprise"),
+        ("{not json", 400, "invalid_json", ""),
+        ("[1, 2]", 400, "invalid_request", ""),
+        ('{"photo_count": 0}', 422, "out_of_range", "photo_count"),
+        ('{"photo_count": 21}', 422, "out_of_range", "photo_count"),
+        ('{"photo_count": true}', 400, "invalid_request", "photo_count"),
+        ('{"photo_count": "2"}', 400, "invalid_request", "photo_count"),
+        ('{"variants": 9}', 422, "out_of_range", "variants"),
+        ('{"styles": []}', 422, "out_of_range", "styles"),
+        ('{"styles": ["studio_gray", "studio_gray"]}', 422, "out_of_range", "styles"),
+        ('{"client_reference": "' + "x" * 129 + '"}', 422, "out_of_range", "client_reference"),
+        ('{"surprise": 1}', 400, "invalid_request", "surprise"),
     ],
 )
-def test_malformed_bodies_are_400_naming_the_field(raw: str, code: str, field: str) -> None:
+def test_malformed_bodies_are_400_and_values_out_of_range_422_naming_the_field(
+    raw: str, status: int, code: str, field: str
+) -> None:
     with pytest.raises(ApiError) as refused:
         parse(CreateJobBody, raw)
-    assert (refused.value.status, refused.value.code) == (400, code)
+    assert (refused.value.status, refused.value.code) == (status, code)
     assert refused.value.message.startswith(field)
 
 
