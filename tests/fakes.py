@@ -22,7 +22,14 @@ from headshot.reasons import Finding, Reason
 from headshot.settings import ControlPlaneSettings, PhotoLimits
 from headshot.usecases.layout import JOB_PREFIXES
 from headshot.usecases.notifications import WebhookRequest
-from headshot.usecases.ports import ConcurrentUpdate, InferenceUnavailable, Invocation, ObjectMissing, PresignedUpload
+from headshot.usecases.ports import (
+    ConcurrentUpdate,
+    InferenceUnavailable,
+    Invocation,
+    ObjectMissing,
+    OwnerPosition,
+    PresignedUpload,
+)
 from headshot.webhooks import DeliveryResult
 from headshot.wiring import ControlPlane, build_control_plane
 
@@ -84,6 +91,16 @@ class InMemoryJobStore:
 
     def count_active(self, owner_sub: str) -> int:
         return sum(1 for job in self.jobs.values() if job.owner_sub == owner_sub and job.status in ACTIVE)
+
+    def list_by_owner(self, owner_sub: str, limit: int, after: OwnerPosition | None) -> list[Job]:
+        # The by_owner index's order: created_at descending, the table key breaking ties.
+        def position(job: Job) -> tuple[str, str]:
+            return iso(job.created_at), job.job_id
+
+        owned = sorted((j for j in self.jobs.values() if j.owner_sub == owner_sub), key=position, reverse=True)
+        if after is not None:
+            owned = [j for j in owned if position(j) < (after.created_at, after.job_id)]
+        return [copy.deepcopy(job) for job in owned[:limit]]
 
     def reservations(self, owner_sub: str) -> tuple[dict[str, str], int | None]:
         held, version = self.quotas.get(owner_sub, ({}, None))

@@ -54,6 +54,19 @@ def create_job() -> Response[str]:
     return _json(201, created)
 
 
+@app.get("/v1/jobs")
+@tracer.capture_method
+def list_jobs() -> Response[str]:
+    owner = _owner()
+    limit = app.current_event.get_query_string_value("limit")
+    if limit is not None and not limit.lstrip("-").isdigit():
+        raise ApiError(400, "invalid_request", "limit: must be an integer")
+    cursor = app.current_event.get_query_string_value("cursor")
+    if limit is None:
+        return _json(200, plane.list_jobs(owner, cursor=cursor))
+    return _json(200, plane.list_jobs(owner, limit=int(limit), cursor=cursor))
+
+
 @app.get("/v1/jobs/<job_id>")
 @tracer.capture_method
 def get_job(job_id: str) -> Response[str]:

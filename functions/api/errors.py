@@ -10,6 +10,7 @@ from headshot.jobs import JobError
 STATUS: Final[dict[str, int]] = {
     "invalid_json": 400,
     "invalid_request": 400,
+    "invalid_cursor": 400,
     "unauthorized": 401,
     "not_found": 404,
     "not_regenerable": 409,

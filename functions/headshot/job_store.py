@@ -22,7 +22,7 @@ from pynamodb.models import Model
 
 from headshot.jobs import ACTIVE, Failure, Job, JobStatus, Photo, PhotoStatus, ResultImage, iso
 from headshot.reasons import Finding, Reason
-from headshot.usecases.ports import ConcurrentUpdate, JobStore, StoreUnavailable, update
+from headshot.usecases.ports import ConcurrentUpdate, JobStore, OwnerPosition, StoreUnavailable, update
 
 __all__ = ["ConcurrentUpdate", "DynamoJobStore", "JobStore", "StoreUnavailable", "update"]
 
@@ -109,6 +109,19 @@ class DynamoJobStore:
         except PutError as error:
             raise _translate(error) from error
         job.version = record.version
+
+    def list_by_owner(self, owner_sub: str, limit: int, after: OwnerPosition | None) -> list[Job]:
+        start = None
+        if after is not None:  # the index's key and the table's: where DynamoDB resumes
+            start = {"owner_sub": {"S": owner_sub}, "created_at": {"S": after.created_at},
+                     "job_id": {"S": after.job_id}}  # fmt: skip
+        try:
+            records = JobRecord.by_owner.query(
+                owner_sub, scan_index_forward=False, limit=limit, page_size=limit, last_evaluated_key=start
+            )
+            return [_from_record(record) for record in records]
+        except Exception as error:
+            raise StoreUnavailable(type(error).__name__) from error
 
     def count_active(self, owner_sub: str) -> int:
         return sum(1 for record in JobRecord.by_owner.query(owner_sub) if JobStatus(record.status) in ACTIVE)

@@ -30,6 +30,7 @@ from headshot.usecases.delete_job import DeleteJob
 from headshot.usecases.deliver_webhook import DeliverWebhook
 from headshot.usecases.get_job import GetJob
 from headshot.usecases.inference_results import RecordResult
+from headshot.usecases.list_jobs import ListJobs
 from headshot.usecases.notifications import Notify, WebhookRequest
 from headshot.usecases.photo_intake import RecordUpload, default_checker
 from headshot.usecases.ports import (
@@ -87,6 +88,7 @@ class ControlPlane:
     clock: Callable[[], datetime]
     create_job: CreateJob
     get_job: GetJob
+    list_jobs: ListJobs
     delete_job: DeleteJob
     regenerate: RegenerateJob
     start_inference: StartInference
@@ -119,6 +121,7 @@ def build_control_plane(
         clock=clock,
         create_job=CreateJob(settings, store, storage, photo_limits, clock),
         get_job=GetJob(store, storage, clock),
+        list_jobs=ListJobs(store, storage, clock),
         delete_job=DeleteJob(store, storage, clock),
         regenerate=RegenerateJob(
             store, storage, start, clock, settings.max_active_jobs_per_user, settings.max_rounds_per_job

@@ -266,6 +266,7 @@ def test_openapi_routes_equal_http_api_routes(template: dict[str, Any], openapi:
     assert openapi_routes == template_routes
     assert template_routes == {
         ("POST", "/v1/jobs"),
+        ("GET", "/v1/jobs"),
         ("GET", "/v1/jobs/{job_id}"),
         ("DELETE", "/v1/jobs/{job_id}"),
         ("POST", "/v1/jobs/{job_id}/regenerate"),

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from tests.fakes import FakeLambdaContext
-from tests.unit.test_api import EVENT, api  # the fixture, re-exported below
+from tests.unit.test_api import EVENT, _openapi_validator, api  # api: the fixture, re-exported below
 
 __all__ = ["api"]
 
@@ -74,3 +74,33 @@ def test_a_regenerate_variants_out_of_range_answers_422(api: ModuleType) -> None
     _, _, created = respond(api, "POST", "/v1/jobs", {})
     status, _, got = respond(api, "POST", f"/v1/jobs/{created['job_id']}/regenerate", {"variants": 99})
     assert (status, got["error"]["code"]) == (422, "out_of_range")
+
+
+def test_get_jobs_pages_through_the_callers_jobs_on_the_by_owner_index(api: ModuleType) -> None:
+    # Given alice has three jobs (the cap freed by deleting each) and bob one
+    alice: list[str] = []
+    for _ in range(3):
+        status, _, created = respond(api, "POST", "/v1/jobs", {})
+        assert status == 201
+        alice.insert(0, created["job_id"])
+        assert respond(api, "DELETE", f"/v1/jobs/{created['job_id']}")[0] == 204
+    assert respond(api, "POST", "/v1/jobs", {}, sub="user-bob")[0] == 201
+    # When alice lists them two at a time
+    status, _, first = respond(api, "GET", "/v1/jobs", query="limit=2")
+    assert status == 200 and first["next_cursor"]
+    _openapi_validator("JobPage").validate(first)
+    status, _, second = respond(api, "GET", "/v1/jobs", query=f"limit=2&cursor={first['next_cursor']}")
+    # Then she gets her three, newest first, and nothing of bob's; the last page has no cursor
+    assert status == 200 and second["next_cursor"] is None
+    assert [job["job_id"] for job in first["jobs"] + second["jobs"]] == alice
+    # And bob may not use her cursor
+    status, _, refused = respond(api, "GET", "/v1/jobs", sub="user-bob", query=f"cursor={first['next_cursor']}")
+    assert (status, refused["error"]["code"]) == (400, "invalid_cursor")
+
+
+@pytest.mark.parametrize(("query", "status", "code"), [("limit=0", 422, "out_of_range"),
+                         ("limit=101", 422, "out_of_range"), ("limit=ten", 400, "invalid_request"),
+                         ("cursor=xyz", 400, "invalid_cursor")])  # fmt: skip
+def test_get_jobs_refuses_a_bad_limit_or_cursor(api: ModuleType, query: str, status: int, code: str) -> None:
+    got_status, _, got = respond(api, "GET", "/v1/jobs", query=query)
+    assert (got_status, got["error"]["code"]) == (status, code)

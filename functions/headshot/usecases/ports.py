@@ -31,9 +31,20 @@ class StoreUnavailable(Exception):  # noqa: N818 - domain term
     """The store could not be reached or refused the request for a reason other than a condition."""
 
 
+@dataclass(frozen=True, slots=True)
+class OwnerPosition:
+    """Where a page of an owner's jobs ended (the by_owner index's order): the last job's keys."""
+
+    created_at: str
+    job_id: str
+
+
 class JobStore(Protocol):
     def create(self, job: Job) -> None: ...
     def get(self, job_id: str) -> Job | None: ...
+    # The owner's jobs newest first (created_at, then job_id, descending), at most `limit`,
+    # strictly after `after` in that order; only ever the owner's partition of the index.
+    def list_by_owner(self, owner_sub: str, limit: int, after: OwnerPosition | None) -> list[Job]: ...
     def save(self, job: Job) -> None: ...
     def count_active(self, owner_sub: str) -> int: ...
     # The owner's active-job reservations (job id -> ISO time reserved) and their item's version;
