@@ -81,6 +81,14 @@ def delete_job(job_id: str) -> Response[str]:
     return Response(status_code=204, body="")
 
 
+@app.post("/v1/jobs/<job_id>/cancel")
+@tracer.capture_method
+def cancel_job(job_id: str) -> Response[str]:
+    cancelled = plane.cancel_job(_owner(), job_id)
+    logger.info("job cancelled", extra={"job_id": job_id})
+    return _json(200, cancelled)
+
+
 @app.post("/v1/jobs/<job_id>/regenerate")
 @tracer.capture_method
 def regenerate(job_id: str) -> Response[str]:

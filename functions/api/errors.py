@@ -16,6 +16,7 @@ STATUS: Final[dict[str, int]] = {
     "not_regenerable": 409,
     "no_webhook_event": 409,
     "round_limit_reached": 409,
+    "job_not_active": 409,
     "out_of_range": 422,
     "unknown_style": 422,
     "invalid_webhook_url": 422,

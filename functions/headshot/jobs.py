@@ -28,6 +28,8 @@ class JobStatus(StrEnum):
     REJECTED = "rejected"
     FAILED = "failed"
     EXPIRED = "expired"
+    # Stopped by its owner (POST /v1/jobs/{id}/cancel) before it finished.
+    CANCELLED = "cancelled"
     DELETED = "deleted"
 
 
@@ -41,14 +43,19 @@ ACTIVE: Final = frozenset({JobStatus.AWAITING_UPLOAD, JobStatus.VALIDATING, JobS
 # Forward only. COMPLETED/FAILED -> QUEUED is a regeneration: a new round, never a step back.
 TRANSITIONS: Final[dict[JobStatus, frozenset[JobStatus]]] = {
     JobStatus.AWAITING_UPLOAD: frozenset(
-        {JobStatus.VALIDATING, JobStatus.REJECTED, JobStatus.EXPIRED, JobStatus.DELETED}
+        {JobStatus.VALIDATING, JobStatus.REJECTED, JobStatus.EXPIRED, JobStatus.CANCELLED, JobStatus.DELETED}
     ),
-    JobStatus.VALIDATING: frozenset({JobStatus.QUEUED, JobStatus.REJECTED, JobStatus.EXPIRED, JobStatus.DELETED}),
-    JobStatus.QUEUED: frozenset({JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.EXPIRED, JobStatus.DELETED}),
+    JobStatus.VALIDATING: frozenset(
+        {JobStatus.QUEUED, JobStatus.REJECTED, JobStatus.EXPIRED, JobStatus.CANCELLED, JobStatus.DELETED}
+    ),
+    JobStatus.QUEUED: frozenset(
+        {JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.EXPIRED, JobStatus.CANCELLED, JobStatus.DELETED}
+    ),
     JobStatus.COMPLETED: frozenset({JobStatus.QUEUED, JobStatus.DELETED}),
     JobStatus.FAILED: frozenset({JobStatus.QUEUED, JobStatus.DELETED}),
     JobStatus.REJECTED: frozenset({JobStatus.DELETED}),
     JobStatus.EXPIRED: frozenset({JobStatus.DELETED}),
+    JobStatus.CANCELLED: frozenset({JobStatus.DELETED}),
     JobStatus.DELETED: frozenset(),
 }
 MIN_ACCEPTED_PHOTOS: Final = 1

@@ -25,6 +25,7 @@ from headshot.settings import (
     get_settings,
 )
 from headshot.storage import S3Storage
+from headshot.usecases.cancel_job import CancelJob
 from headshot.usecases.create_job import CreateJob
 from headshot.usecases.delete_job import DeleteJob
 from headshot.usecases.deliver_webhook import DeliverWebhook
@@ -90,6 +91,7 @@ class ControlPlane:
     get_job: GetJob
     list_jobs: ListJobs
     delete_job: DeleteJob
+    cancel_job: CancelJob
     regenerate: RegenerateJob
     start_inference: StartInference
     record_upload: RecordUpload
@@ -123,6 +125,7 @@ def build_control_plane(
         get_job=GetJob(store, storage, clock),
         list_jobs=ListJobs(store, storage, clock),
         delete_job=DeleteJob(store, storage, clock),
+        cancel_job=CancelJob(store, storage, notify, clock),
         regenerate=RegenerateJob(
             store, storage, start, clock, settings.max_active_jobs_per_user, settings.max_rounds_per_job
         ),

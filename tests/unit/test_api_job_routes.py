@@ -104,3 +104,20 @@ def test_get_jobs_pages_through_the_callers_jobs_on_the_by_owner_index(api: Modu
 def test_get_jobs_refuses_a_bad_limit_or_cursor(api: ModuleType, query: str, status: int, code: str) -> None:
     got_status, _, got = respond(api, "GET", "/v1/jobs", query=query)
     assert (got_status, got["error"]["code"]) == (status, code)
+
+
+def test_cancel_stops_an_active_job_once_and_is_owner_only(api: ModuleType) -> None:
+    # Given a job of alice's awaiting its upload
+    _, _, created = respond(api, "POST", "/v1/jobs", {})
+    path = f"/v1/jobs/{created['job_id']}/cancel"
+    # When bob cancels it / Then it is not found for him and nothing changes
+    status, _, got = respond(api, "POST", path, sub="user-bob")
+    assert (status, got["error"]["code"]) == (404, "not_found")
+    # When alice cancels it / Then 200 with the job, cancelled for a truthful reason, as documented
+    status, _, job = respond(api, "POST", path)
+    assert status == 200 and job["status"] == "cancelled" and job["error"]["code"] == "cancelled_by_user"
+    _openapi_validator("Job").validate(job)
+    assert respond(api, "GET", f"/v1/jobs/{created['job_id']}")[2]["status"] == "cancelled"
+    # And a second cancel is a conflict: the job is no longer active
+    status, _, got = respond(api, "POST", path)
+    assert (status, got["error"]["code"]) == (409, "job_not_active")

@@ -54,8 +54,9 @@ class RecordResult:
             # wrote must go too, nothing of the job stays.
             self.storage.erase_job(job_id, late_keys, prefixes=("results/",))
             return ResultOutcome.IGNORED, job
-        if job.status is JobStatus.EXPIRED and job.round == round_number:
-            # The round the job expired waiting for: nobody can see it, so nobody could erase it.
+        if job.status in (JobStatus.EXPIRED, JobStatus.CANCELLED) and job.round == round_number:
+            # The round the job expired waiting for, or its owner cancelled: nobody will see it, so
+            # it is discarded and what it wrote erased (the photos stay until DELETE or retention).
             self.storage.erase_under(results_prefix(job_id, round_number), late_keys)
             return ResultOutcome.IGNORED, job
         if job is None or job.round != round_number or job.status is not JobStatus.QUEUED:

@@ -36,6 +36,7 @@ class WebhookEventType(StrEnum):
     JOB_REJECTED = "job.rejected"
     JOB_FAILED = "job.failed"
     JOB_EXPIRED = "job.expired"
+    JOB_CANCELLED = "job.cancelled"
     WEBHOOK_TEST = "webhook.test"
 
 
