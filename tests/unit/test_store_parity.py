@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 
 from headshot.jobs import Job, JobStatus, iso, utcnow
-from headshot.usecases.ports import ConcurrentUpdate, JobStore, update
+from headshot.usecases.ports import ConcurrentUpdate, JobStore, OwnerPosition, update
 from tests.fakes import InMemoryJobStore
 
 
@@ -101,3 +101,42 @@ def test_the_retention_window_is_stored_with_the_job(store: JobStore) -> None:
     # Then the record's expiry moved with it
     again = store.get(job.job_id)
     assert again is not None and iso(again.expires_at) == iso(job.created_at + timedelta(days=8))
+
+
+def _created_at(owner: str, minutes: int) -> Job:
+    return Job.create(owner_sub=owner, photo_count=1, styles=["studio_gray"], variants=1,
+                     now=utcnow() - timedelta(minutes=minutes), retention=timedelta(days=7),
+                     upload_window=timedelta(minutes=15))  # fmt: skip
+
+
+def _pages(store: JobStore, owner: str, limit: int) -> list[list[str]]:
+    pages: list[list[str]] = []
+    after: OwnerPosition | None = None
+    while True:
+        page = store.list_by_owner(owner, limit, after)
+        if not page:
+            return pages
+        pages.append([job.job_id for job in page])
+        after = OwnerPosition(iso(page[-1].created_at), page[-1].job_id)
+
+
+def test_an_owners_jobs_list_newest_first_page_by_page(store: JobStore) -> None:
+    # Given five jobs of one owner a minute apart, and one of another owner between them
+    mine = [_created_at("user-1", minutes) for minutes in (5, 4, 3, 2, 1)]
+    for job in [*mine, _created_at("user-2", 3)]:
+        store.create(job)
+    # When listed two at a time / Then newest first, only the owner's, each once
+    newest_first = [job.job_id for job in reversed(mine)]
+    assert _pages(store, "user-1", 2) == [newest_first[0:2], newest_first[2:4], newest_first[4:5]]
+
+
+def test_jobs_created_in_the_same_millisecond_are_each_listed_once(store: JobStore) -> None:
+    # Given four jobs of one owner with the same created_at
+    moment = utcnow()
+    jobs = [_created_at("user-1", 0) for _ in range(4)]
+    for job in jobs:
+        job.created_at = moment
+        store.create(job)
+    # When listed one at a time / Then every job comes exactly once
+    listed = [job_id for page in _pages(store, "user-1", 1) for job_id in page]
+    assert sorted(listed) == sorted(job.job_id for job in jobs)
