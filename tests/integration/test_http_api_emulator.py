@@ -547,9 +547,40 @@ def test_the_real_api_gets_bodies_and_unknown_routes_like_on_aws(
     bad = call(emulator.url, "POST", "/v1/jobs", token=token, body=b"{not json")
     assert bad.status == 400 and bad.json()["error"]["code"] == "invalid_json"
     # Given a route the API does not have / When it is called / Then the gateway's 404, the function not run
-    missing = call(emulator.url, "GET", "/v1/jobs", token=token)
+    missing = call(emulator.url, "PATCH", "/v1/jobs", token=token)
     assert missing.status == 404 and missing.json() == {"message": "Not Found"}
     assert functions.invocations == ["POST /v1/jobs"]
+
+
+def test_the_real_api_lists_and_cancels_jobs_over_http(
+    real_api: tuple[HttpApiEmulator, RealFunctions], jwt: LocalJwt
+) -> None:
+    import jsonschema
+
+    emulator, _ = real_api
+    token = jwt.token("user-alice")
+    document = yaml.safe_load((REPO / "docs" / "openapi.yaml").read_text(encoding="utf-8"))
+
+    def valid(schema: str, body: Any) -> None:
+        ref = {"$ref": f"#/components/schemas/{schema}", "components": document["components"]}
+        jsonschema.Draft202012Validator(ref).validate(body)
+
+    # Given two jobs of alice's, created over HTTP
+    ids = [call(emulator.url, "POST", "/v1/jobs", token=token, body={}).json()["job_id"] for _ in range(2)]
+    # When she lists them one a page, with the query string as a client sends it
+    first = call(emulator.url, "GET", "/v1/jobs?limit=1", token=token)
+    assert first.status == 200
+    valid("JobPage", first.json())
+    cursor = first.json()["next_cursor"]
+    second = call(emulator.url, "GET", f"/v1/jobs?limit=1&cursor={cursor}", token=token).json()
+    # Then both come, once each, in the documented shape (the order is the unit tests' concern:
+    # two creates may share a millisecond)
+    assert sorted(page["jobs"][0]["job_id"] for page in (first.json(), second)) == sorted(ids)
+    assert second["next_cursor"] is None
+    # And cancelling one answers the documented job, cancelled
+    cancelled = call(emulator.url, "POST", f"/v1/jobs/{ids[0]}/cancel", token=token)
+    assert cancelled.status == 200 and cancelled.json()["status"] == "cancelled"
+    valid("Job", cancelled.json())
 
 
 def test_the_local_stack_writes_its_http_server_skeleton_once() -> None:
