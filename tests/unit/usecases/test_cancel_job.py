@@ -7,10 +7,13 @@ import json
 import pytest
 
 from headshot.jobs import JobError, JobStatus
+from headshot.usecases.deliver_webhook import DeliveryState
 from headshot.usecases.inference_results import ResultOutcome
-from headshot.usecases.ports import InferenceNotification
+from headshot.usecases.ports import InferenceNotification, WebhookRequest
+from headshot.usecases.regenerate_job import Regeneration
 from tests.fakes import BUCKET, World
 from tests.unit.usecases.conftest import create, queued
+from tests.unit.usecases.test_notifications import SECRET
 
 
 def test_a_job_awaiting_upload_is_cancelled_with_a_truthful_reason(world: World) -> None:
@@ -106,3 +109,27 @@ def test_a_cancelled_job_can_still_be_deleted(world: World) -> None:
     world.plane.delete_job("user-alice", job.job_id)
     stored = world.store.get(job.job_id)
     assert stored is not None and stored.status is JobStatus.DELETED
+
+
+def test_the_job_cancelled_event_is_delivered_with_the_cancelled_job(world: World) -> None:
+    # Given a cancelled job whose job.cancelled event went through the queue
+    job = create(world, webhook_url="https://hooks.example.com/h")
+    world.plane.cancel_job("user-alice", job.job_id)
+    (request,) = world.webhooks.sent
+    request = WebhookRequest.from_message(request.to_message())
+    # When the sender delivers it
+    outcome = world.plane.deliver_webhook(request, 1, SECRET)
+    # Then the receiver gets a job.cancelled event with a stable id and the cancelled job
+    assert outcome.state is DeliveryState.DELIVERED
+    ((_, body, _),) = world.receiver.calls
+    event = json.loads(body)
+    assert (event["id"], event["type"]) == (f"evt_{job.job_id}_cancelled_r0", "job.cancelled")
+    assert event["data"]["status"] == "cancelled" and event["data"]["error"]["code"] == "cancelled_by_user"
+
+
+def test_a_cancelled_job_cannot_be_regenerated(world: World) -> None:
+    job = queued(world)
+    world.plane.cancel_job("user-alice", job.job_id)
+    with pytest.raises(JobError) as refused:
+        world.plane.regenerate("user-alice", job.job_id, Regeneration(None, None))
+    assert refused.value.code == "not_regenerable"
