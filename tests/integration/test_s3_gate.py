@@ -75,7 +75,9 @@ def post_form(url: str, fields: list[tuple[str, str]], data: bytes | None) -> tu
     if data is not None:
         parts.append(
             f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="photo"\r\n'
-            "Content-Type: image/png\r\n\r\n".encode() + data + b"\r\n"
+            "Content-Type: image/png\r\n\r\n".encode()
+            + data
+            + b"\r\n"
         )
     parts.append(f"--{boundary}--\r\n".encode())
     request = urllib.request.Request(url, data=b"".join(parts), method="POST",
@@ -131,7 +133,10 @@ REFUSALS: dict[str, tuple[Any, bytes | None, int, str]] = {
     "no policy": ({"policy": None}, b"x", 403, "AccessDenied"),
     "forged signature": ({"x-amz-signature": "0" * 64}, b"x", 403, "SignatureDoesNotMatch"),
     "unknown access key": (
-        {"x-amz-credential": "AKIAOTHER/20260101/us-east-1/s3/aws4_request"}, b"x", 403, "InvalidAccessKeyId",
+        {"x-amz-credential": "AKIAOTHER/20260101/us-east-1/s3/aws4_request"},
+        b"x",
+        403,
+        "InvalidAccessKeyId",
     ),
 }
 

@@ -81,9 +81,7 @@ def parse_form(content_type: str, body: bytes) -> UploadForm:
     return UploadForm(fields, None)
 
 
-def check_upload(
-    form: UploadForm, bucket: str, secrets: Mapping[str, str], now: datetime | None = None
-) -> None:
+def check_upload(form: UploadForm, bucket: str, secrets: Mapping[str, str], now: datetime | None = None) -> None:
     """Raise :class:`S3Error` unless S3 would store ``form`` in ``bucket``."""
     if form.file is None:
         raise S3Error(400, "InvalidArgument", "POST requires exactly one file upload per request.")
