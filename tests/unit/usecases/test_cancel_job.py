@@ -47,8 +47,18 @@ def test_a_late_result_of_a_cancelled_round_is_discarded_and_erased(world: World
     # When the round's result arrives, with its images and SageMaker's output
     key = f"results/{job.job_id}/r1/img0.png"
     world.storage.put(key, b"png")
-    world.storage.put("async-output/late.out", json.dumps({"job_id": job.job_id, "round": 1, "images": [
-        {"image_id": "img0", "key": key, "style": "studio_gray", "seed": 1, "fidelity": {}, "kept": True}]}).encode())
+    world.storage.put(
+        "async-output/late.out",
+        json.dumps(
+            {
+                "job_id": job.job_id,
+                "round": 1,
+                "images": [
+                    {"image_id": "img0", "key": key, "style": "studio_gray", "seed": 1, "fidelity": {}, "kept": True}
+                ],
+            }
+        ).encode(),
+    )
     notification = InferenceNotification(f"{job.job_id}-r1", True, f"s3://{BUCKET}/async-output/late.out", None, None)
     outcome, _ = world.plane.record_result(notification)
     # Then the job stays cancelled without results, and what the round wrote is gone
