@@ -15,7 +15,7 @@ from tests.fakes import FakeLambdaContext
 REPO_ROOT = Path(__file__).resolve().parents[1]
 FACES_DIR = Path(os.environ.get("HEADSHOT_TESTDATA_FACES", REPO_ROOT.parent / "shared" / "testdata" / "faces"))
 FACES_MISSING = (
-    f"shared real-photo test set not found at {FACES_DIR} (see DESIGN.md §9); "
+    f"shared real-photo test set not found at {FACES_DIR} (README: real-photo tests; HEADSHOT_TESTDATA_FACES); "
     "tests that need real photos are skipped, the package-shipped astronaut still covers the core path"
 )
 
