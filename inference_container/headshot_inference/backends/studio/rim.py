@@ -21,6 +21,7 @@ checked on every shared photo for pixels changed where no rim is visible.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Final
 
@@ -112,13 +113,20 @@ def heal_rim_light(image: np.ndarray, mesh: FaceMesh, to_image: float, eye_dista
     found = find_rim_light(image, mesh, to_image, eye_distance)
     if found is None or found.rim.sum() < MIN_RIM_PIXELS:
         return image
-    x0, y0, x1, y1 = found.box
-    pixels = image[y0:y1, x0:x1].astype(np.float32)
     # 3. The heal: low frequencies from the skin around, half the rim's own fine texture.
     sigma = max(1.0, HEAL_SIGMA * eye_distance)
     grow = max(1, round(HEAL_GROW * eye_distance))
-    soft = cv2.GaussianBlur(cv2.dilate(found.rim.astype(np.uint8), _disk(grow)).astype(np.float32), (0, 0), grow)
-    weight = found.skin_like.astype(np.float32)
+    # Only around the rim: the blurs reach 3.5 sigma, nothing changes further out.
+    margin = math.ceil(3.5 * sigma + 4 * grow)
+    rows, columns = np.nonzero(found.rim)
+    top, left = max(0, int(rows.min()) - margin), max(0, int(columns.min()) - margin)
+    bottom, right = int(rows.max()) + margin + 1, int(columns.max()) + margin + 1
+    rim, skin_like = found.rim[top:bottom, left:right], found.skin_like[top:bottom, left:right]
+    x0, y0 = found.box[0] + left, found.box[1] + top
+    x1, y1 = x0 + rim.shape[1], y0 + rim.shape[0]
+    pixels = image[y0:y1, x0:x1].astype(np.float32)
+    soft = cv2.GaussianBlur(cv2.dilate(rim.astype(np.uint8), _disk(grow)).astype(np.float32), (0, 0), grow)
+    weight = skin_like.astype(np.float32)
     total = cv2.GaussianBlur(pixels * weight[..., None], (0, 0), sigma)
     share = cv2.GaussianBlur(weight, (0, 0), sigma)[..., None]
     skin_around = total / np.maximum(share, 1e-3)
