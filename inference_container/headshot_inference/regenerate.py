@@ -5,7 +5,8 @@ the sampler: another seed is another draw, and often a good one. Each failed out
 redrawn up to `Budget.per_image` times, and a job redraws at most `Budget.total` outputs in
 all (the GPU time a bad job can add is bounded); what still fails is reported as rejected.
 Backends whose images do not depend on the seed (the studio backend: the seed only moves
-the backdrop's light, not the person the gate judges) declare nothing and are not retried.
+the backdrop's light, not the person the gate judges) say `seed_sensitive = False` and are
+not retried.
 
 Retry seeds are derived from the request seed and the attempt number, so the same request
 renders the same images, regenerations included.
@@ -63,7 +64,7 @@ def regenerate_failures(
     """(images, verdicts, attempts per image) after redrawing the failed ones."""
     images, results = list(generated), list(verdicts)
     attempts = [1] * len(images)
-    if not getattr(backend, "seed_sensitive", False):
+    if not backend.seed_sensitive:
         return images, results, attempts
     spent = 0
     for attempt in range(1, budget.per_image + 1):

@@ -41,6 +41,7 @@ def request_document(s3: S3, photo_uris: list[str], **overrides: Any) -> dict[st
 
 class FailingBackend:
     name = "studio"
+    seed_sensitive = False
 
     def load(self) -> None:
         return None
@@ -55,6 +56,7 @@ class BlankBackend:
     """Generates plain grey squares: no face, so nothing passes fidelity."""
 
     name = "studio"
+    seed_sensitive = False
 
     def load(self) -> None:
         return None

@@ -65,6 +65,10 @@ class GeneratedImage:
 
 class Backend(Protocol):
     name: str
+    # Whether another seed draws another person-level image (diffusion), so an output that
+    # fails the fidelity gate is worth generating again (regenerate.py); the studio backend's
+    # seed only moves the backdrop's light.
+    seed_sensitive: bool
 
     def load(self) -> None:
         """Load models (once, at start). Raises ConfigurationError when it cannot."""

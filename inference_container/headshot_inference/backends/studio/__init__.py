@@ -87,6 +87,7 @@ class Prepared:
 
 class StudioBackend:
     name = "studio"
+    seed_sensitive = False  # the seed moves the backdrop's light, not the person the gate judges
 
     def load(self) -> None:
         # The face models load with the photo checker; the segmenter and OpenCV's GrabCut
