@@ -159,7 +159,7 @@ def build_model_dir(model_dir: Path, sizes: Sizes, *, recipe: dict[str, Any], de
         text_2 = transformers.CLIPTextModelWithProjection(_text_config(transformers, sizes.text_2)).to(dtype)
         vision = transformers.CLIPVisionModelWithProjection(transformers.CLIPVisionConfig(**sizes.vision)).to(dtype)
     for name in ("tokenizer", "tokenizer_2"):
-        _tokenizer(model_dir / name)
+        write_tokenizer(model_dir / name)
     tokenizers = [
         transformers.CLIPTokenizer.from_pretrained(str(model_dir / name), local_files_only=True)
         for name in ("tokenizer", "tokenizer_2")
@@ -189,8 +189,9 @@ def _text_config(transformers: Any, sizes: dict[str, Any]) -> Any:
     )
 
 
-def _tokenizer(folder: Path) -> None:
-    """A CLIP BPE tokenizer of single letters (prompt length in tokens is all that matters here)."""
+def write_tokenizer(folder: Path) -> None:
+    """A CLIP BPE tokenizer of single letters (prompt length in tokens is all that matters to the
+    benchmark; the tests' tiny model directory uses it too)."""
     folder.mkdir(parents=True, exist_ok=True)
     letters = "abcdefghijklmnopqrstuvwxyz"
     vocab = {"<|startoftext|>": 0, "<|endoftext|>": 1}
@@ -203,17 +204,27 @@ def _tokenizer(folder: Path) -> None:
 
 
 def _ip_adapter(torch: Any, unet: Any, sizes: Sizes, path: Path) -> None:
-    """An IP-Adapter Plus checkpoint in the original layout diffusers' load_ip_adapter converts:
-    the Perceiver resampler (4 blocks) over the image encoder's hidden states, and to_k_ip /
-    to_v_ip for every cross-attention layer (numbered 1, 3, 5, … in processor order)."""
+    write_ip_adapter(
+        torch, unet, path, width=sizes.resampler_width, heads=sizes.resampler_heads,
+        queries=sizes.resampler_queries, image_width=sizes.vision["hidden_size"],
+    )  # fmt: skip
+
+
+def write_ip_adapter(
+    torch: Any, unet: Any, path: Path, *, width: int, heads: int, queries: int, image_width: int, scale: float = 0.02
+) -> None:
+    """A random IP-Adapter Plus checkpoint for `unet`, in the original layout diffusers'
+    load_ip_adapter converts: the Perceiver resampler (4 blocks of `heads` 64-wide heads,
+    `queries` tokens) over the image encoder's hidden states (`image_width`), and to_k_ip /
+    to_v_ip for every cross-attention layer (numbered 1, 3, 5, … in processor order). The
+    tests' tiny model directory uses it too, so the layout is written once."""
     save_file: Any = importlib.import_module("safetensors.torch").save_file
     generator = torch.Generator().manual_seed(3)
 
     def rand(*shape: int) -> Any:
-        return (torch.randn(*shape, generator=generator) * 0.02).to(unet.dtype)
+        return (torch.randn(*shape, generator=generator) * scale).to(unet.dtype)
 
-    width, inner, queries = sizes.resampler_width, 64 * sizes.resampler_heads, sizes.resampler_queries
-    image_width, out = sizes.vision["hidden_size"], unet.config.cross_attention_dim
+    inner, out = 64 * heads, unet.config.cross_attention_dim
 
     def ones(n: int) -> Any:
         return torch.ones(n, dtype=unet.dtype)

@@ -40,6 +40,8 @@ if _ABSENT:
     )
 
 # After the skip: the backend's module imports OpenCV, and the rest needs the 'inference' extra.
+from bench_models import write_ip_adapter, write_tokenizer  # noqa: E402  (inference_container/, on the test path)
+
 from headshot.checks import PhotoChecker  # noqa: E402
 from headshot.settings import ConfigurationError  # noqa: E402
 from headshot_inference.backends import (  # noqa: E402
@@ -69,7 +71,6 @@ from tests.support.images import astronaut, encode  # noqa: E402
 torch: Any = importlib.import_module("torch")
 diffusers: Any = importlib.import_module("diffusers")
 transformers: Any = importlib.import_module("transformers")
-save_file: Any = importlib.import_module("safetensors.torch").save_file
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_ADAPTER_SCALE: float = default_recipe()["identity_adapter"]["scale"]
@@ -81,19 +82,6 @@ IMAGE_DIM = 32  # the tiny CLIP image encoder's width
 
 # ---------------------------------------------------------------------------------------
 # tiny model directory
-
-
-def _tokenizer(folder: Path) -> None:
-    """A CLIP BPE tokenizer of single letters, written as the vocab/merges files CLIP ships."""
-    folder.mkdir(parents=True)
-    letters = "abcdefghijklmnopqrstuvwxyz"
-    vocab = {"<|startoftext|>": 0, "<|endoftext|>": 1}
-    vocab.update({c: len(vocab) + i for i, c in enumerate(letters)})
-    vocab.update({f"{c}</w>": len(vocab) + i for i, c in enumerate(letters)})
-    (folder / "vocab.json").write_text(json.dumps(vocab), encoding="utf-8")
-    (folder / "merges.txt").write_text("#version: 0.2\n", encoding="utf-8")
-    config = {"tokenizer_class": "CLIPTokenizer", "model_max_length": 77, "pad_token": "<|endoftext|>"}
-    (folder / "tokenizer_config.json").write_text(json.dumps(config), encoding="utf-8")
 
 
 def _text_config() -> Any:
@@ -112,53 +100,9 @@ def _text_config() -> Any:
 
 
 def _ip_adapter(unet: Any, path: Path) -> None:
-    """An IP-Adapter Plus checkpoint in the original layout load_ip_adapter converts.
-
-    image_proj is the Perceiver resampler (4 blocks, 64-wide heads, 4 query tokens) reading
-    the image encoder's penultimate hidden states; ip_adapter holds to_k_ip/to_v_ip for every
-    cross-attention layer, numbered 1, 3, 5, ... in the UNet's processor order.
-    """
-    generator = torch.Generator().manual_seed(3)
-
-    def rand(*shape: int) -> Any:
-        return torch.randn(*shape, generator=generator) * 0.1
-
-    width, inner, queries, out = 32, 64, 4, 2 * TEXT_DIM
-    tensors: dict[str, Any] = {
-        "image_proj.latents": rand(1, queries, width),
-        "image_proj.proj_in.weight": rand(width, IMAGE_DIM),
-        "image_proj.proj_in.bias": rand(width),
-        "image_proj.proj_out.weight": rand(out, width),
-        "image_proj.proj_out.bias": rand(out),
-        "image_proj.norm_out.weight": torch.ones(out),
-        "image_proj.norm_out.bias": torch.zeros(out),
-    }
-    for i in range(4):
-        block = f"image_proj.layers.{i}"
-        for norm in ("0.norm1", "0.norm2", "1.0"):
-            tensors[f"{block}.{norm}.weight"] = torch.ones(width)
-            tensors[f"{block}.{norm}.bias"] = torch.zeros(width)
-        tensors[f"{block}.0.to_q.weight"] = rand(inner, width)
-        tensors[f"{block}.0.to_kv.weight"] = rand(2 * inner, width)
-        tensors[f"{block}.0.to_out.weight"] = rand(width, inner)
-        tensors[f"{block}.1.1.weight"] = rand(4 * width, width)
-        tensors[f"{block}.1.3.weight"] = rand(width, 4 * width)
-    channels = list(unet.config.block_out_channels)
-    key = 1
-    for name in unet.attn_processors:
-        if not name.endswith("attn2.processor"):
-            continue
-        if name.startswith("mid_block"):
-            hidden = channels[-1]
-        elif name.startswith("up_blocks"):
-            hidden = channels[::-1][int(name.split(".")[1])]
-        else:
-            hidden = channels[int(name.split(".")[1])]
-        tensors[f"ip_adapter.{key}.to_k_ip.weight"] = rand(hidden, out)
-        tensors[f"ip_adapter.{key}.to_v_ip.weight"] = rand(hidden, out)
-        key += 2
-    path.parent.mkdir(parents=True, exist_ok=True)
-    save_file(tensors, str(path))
+    """A tiny IP-Adapter Plus checkpoint (one 64-wide head, 4 query tokens) in the layout the
+    benchmark's SDXL-sized one uses."""
+    write_ip_adapter(torch, unet, path, width=32, heads=1, queries=4, image_width=IMAGE_DIM, scale=0.1)
 
 
 def _few_step_lora(unet: Any, path: Path) -> None:
@@ -226,7 +170,7 @@ def build_tiny_model_dir(model_dir: Path) -> None:
     text_encoder = transformers.CLIPTextModel(_text_config())
     text_encoder_2 = transformers.CLIPTextModelWithProjection(_text_config())
     for name in ("tokenizer", "tokenizer_2"):
-        _tokenizer(model_dir / name)
+        write_tokenizer(model_dir / name)
     tokenizer = transformers.CLIPTokenizer.from_pretrained(str(model_dir / "tokenizer"), local_files_only=True)
     tokenizer_2 = transformers.CLIPTokenizer.from_pretrained(str(model_dir / "tokenizer_2"), local_files_only=True)
     # Saved as the plain text-to-image pipeline, as SDXL base ships; the backend loads it
