@@ -15,15 +15,21 @@ DEFAULT_TIMEOUT_S: Final = 10.0
 DEFAULT_CONNECT_TIMEOUT_S: Final = 5.0
 
 
-def _open_pinned(addresses: Sequence[IPAddress], port: int, connect_timeout: float) -> socket.socket:
-    """TCP to the first vetted address that answers; names are never looked up here."""
+def _open_pinned(
+    addresses: Sequence[IPAddress], port: int, timeout: float | None, connect_timeout: float
+) -> socket.socket:
+    """TCP to the first vetted address that answers (names are never looked up here), with
+    the connection's read timeout set; connecting waits at most the shorter of the two."""
     last: OSError | None = None
     for ip in addresses:
         try:
             # str(ip) is canonical numeric form, which getaddrinfo parses without DNS.
-            return socket.create_connection((str(ip), port), timeout=connect_timeout)
+            sock = socket.create_connection((str(ip), port), timeout=min(connect_timeout, timeout or connect_timeout))
         except OSError as exc:
             last = exc
+            continue
+        sock.settimeout(timeout)
+        return sock
     raise last if last is not None else OSError("no address to connect to")
 
 
@@ -44,8 +50,7 @@ class PinnedHTTPConnection(http.client.HTTPConnection):
         self.connect_timeout = connect_timeout
 
     def connect(self) -> None:
-        sock = _open_pinned(self.addresses, self.port, min(self.connect_timeout, self.timeout or self.connect_timeout))
-        sock.settimeout(self.timeout)
+        sock = _open_pinned(self.addresses, self.port, self.timeout, self.connect_timeout)
         self.sock = sock
 
 
@@ -69,8 +74,7 @@ class PinnedHTTPSConnection(http.client.HTTPSConnection):
         self.tls_context = ctx  # kept publicly: http.client's own attribute is private
 
     def connect(self) -> None:
-        sock = _open_pinned(self.addresses, self.port, min(self.connect_timeout, self.timeout or self.connect_timeout))
-        sock.settimeout(self.timeout)
+        sock = _open_pinned(self.addresses, self.port, self.timeout, self.connect_timeout)
         # Exposed before the handshake so deliver()'s deadline watchdog can cut a stalled handshake too.
         self.sock = sock
         try:
