@@ -42,7 +42,7 @@ ROOT: Final = Path(__file__).resolve().parents[2]
 DOCKERFILE: Final = ROOT / "inference_container" / "Dockerfile"
 REQUIREMENTS: Final = ROOT / "inference_container" / "requirements.txt"
 MEDIAPIPE_MODELS: Final = ROOT / "functions" / "models" / "mediapipe"
-# The only dlib model files the image may hold (never shape_predictor_68_face_landmarks.dat).
+# The only dlib model files the image may hold (never the 68-point landmark model).
 DLIB_FILES: Final = ("shape_predictor_5_face_landmarks.dat", "dlib_face_recognition_resnet_model_v1.dat")
 # What the base image brings and the lock leaves out: torch and what only torch needs.
 TORCH_SIDE: Final = frozenset({"torch", "jinja2", "markupsafe", "networkx", "sympy", "mpmath", "setuptools", "pip"})
