@@ -213,6 +213,9 @@ class ResultImageEntry(BaseModel):
     key: str | None = None
     style: str = ""
     seed: int = 0
+    variant: int = 0
+    # Index into the request's `photos` of the photo it was made from; None: made from all of them.
+    source_photo: int | None = None
     fidelity: dict[str, Any] = Field(default_factory=dict)
     kept: bool = False
 

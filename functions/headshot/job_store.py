@@ -217,7 +217,16 @@ def _to_record(job: Job) -> JobRecord:
                 for p in job.photos
             ],
             "results": [
-                {"image_id": r.image_id, "style": r.style, "key": r.key, "seed": r.seed, "fidelity": r.fidelity}
+                {
+                    "image_id": r.image_id,
+                    "style": r.style,
+                    "key": r.key,
+                    "seed": r.seed,
+                    "fidelity": r.fidelity,
+                    "round": r.round,
+                    "variant": r.variant,
+                    "source_photo_id": r.source_photo_id,
+                }
                 for r in job.results
             ],
         },
@@ -262,7 +271,8 @@ def _from_record(record: JobRecord) -> Job:
         inference_invoked=bool(doc.get("inference_invoked")),
         output_location=doc.get("output_location"),
         inference_objects=list(doc.get("inference_objects", [])),
-        results=[ResultImage(**r) for r in doc.get("results", [])],
+        # Records written before results carried their round held the current round's only.
+        results=[ResultImage(**({"round": int(doc.get("round", 1))} | r)) for r in doc.get("results", [])],
         error=Failure(**error) if error else None,
         history=[(entry[0], entry[1]) for entry in doc.get("history", [])],
         deliveries=dict(doc.get("deliveries", {})),

@@ -123,11 +123,14 @@ class Photo:
 
 @dataclass(slots=True)
 class ResultImage:
-    image_id: str
+    image_id: str  # unique within its round (the container names it style-variant)
     style: str
     key: str
     seed: int
     fidelity: dict[str, Any]
+    round: int = 1
+    variant: int = 0
+    source_photo_id: str | None = None  # the accepted photo it was made from; None: from all of them
 
 
 @dataclass(slots=True)

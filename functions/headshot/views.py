@@ -19,7 +19,10 @@ def photo_view(photo: Photo) -> dict[str, Any]:
 
 
 def job_view(job: Job, result_urls: dict[str, tuple[str, str]] | None = None) -> dict[str, Any]:
-    """The job body; result_urls maps image_id -> (url, expires_at), and results without one are left out."""
+    """The job body; result_urls maps a result's key -> (url, expires_at), and results without one are left out.
+
+    Results of every round stay listed (oldest round first) until the job is deleted.
+    """
     urls = result_urls or {}
     return {
         "job_id": job.job_id,
@@ -34,13 +37,16 @@ def job_view(job: Job, result_urls: dict[str, tuple[str, str]] | None = None) ->
         "results": [
             {
                 "image_id": r.image_id,
+                "round": r.round,
                 "style": r.style,
-                "url": urls[r.image_id][0],
-                "expires_at": urls[r.image_id][1],
+                "variant": r.variant,
+                "source_photo_id": r.source_photo_id,
+                "url": urls[r.key][0],
+                "expires_at": urls[r.key][1],
                 "fidelity": r.fidelity,
             }
-            for r in job.results
-            if r.image_id in urls
+            for r in sorted(job.results, key=lambda r: r.round)
+            if r.key in urls
         ],
         "error": job.error.to_dict() if job.error else None,
         "timeline": [{"status": s, "at": at} for s, at in job.history],

@@ -111,15 +111,19 @@ def test_the_control_plane_reads_what_the_container_writes() -> None:
     keys: dict[str, str | None] = {"r1-a": f"s3://{BUCKET}/results/job_1/r1/r1-a.jpg", "r1-b": None}
     body = json.dumps(result.manifest(keys, job_id="job_1", round=1)).encode()
     # When the result function reads it / Then only the kept image is a result, by its bucket key
-    (image,) = result_images(body, BUCKET)
+    (image,) = result_images(body, BUCKET, 1, ["photo_a"])
     assert (image.image_id, image.key, image.style, image.seed) == (
         "r1-a",
         "results/job_1/r1/r1-a.jpg",
         "studio_blue",
         7,
     )
+    # And it carries its round, variant and the request photo it came from, by that photo's id
+    assert (image.round, image.variant, image.source_photo_id) == (1, 0, "photo_a")
     with pytest.raises(InvalidResult):
-        result_images(body, "another-bucket")
+        result_images(body, "another-bucket", 1, ["photo_a"])
+    with pytest.raises(InvalidResult):  # a source index the request did not have
+        result_images(body, BUCKET, 1, [])
 
 
 def test_the_containers_error_body_becomes_the_jobs_error() -> None:

@@ -83,6 +83,10 @@ def test_store_round_trips_a_job(job_store: DynamoJobStore) -> None:
     job.photos[0].eye_openness = 0.27
     job.photos[0].settle([], [Finding.warning(Reason.BLURRY)])
     job.photos[1].settle([Finding.rejection(Reason.NO_FACE)], [])
+    key = f"results/{job.job_id}/r2/r2-studio_gray-01.png"
+    kept = ResultImage("r2-studio_gray-01", "studio_gray", key, 5, {"identity_distance": 0.3},
+                       round=2, variant=1, source_photo_id=job.photos[0].photo_id)  # fmt: skip
+    job.results = [kept]
     job_store.create(job)
     # When read back
     loaded = job_store.get(job.job_id)
@@ -94,6 +98,7 @@ def test_store_round_trips_a_job(job_store: DynamoJobStore) -> None:
     assert loaded.photos[0].chip_signature is not None
     assert np.allclose(loaded.photos[0].chip_signature, 1 / 32, atol=1e-4)
     assert loaded.photos[1].reasons[0].code is Reason.NO_FACE
+    assert loaded.results == [kept]
     assert loaded.photos[0].eye_openness == 0.27
     assert loaded.webhook_url == job.webhook_url and loaded.history == job.history
 

@@ -29,6 +29,6 @@ def owned_job(store: JobStore, owner_sub: str, job_id: str) -> Job:
 
 
 def public_job(job: Job, storage: ObjectStorage, now: datetime) -> dict[str, Any]:
-    """The job body with a short-lived download URL per result."""
-    urls = {r.image_id: storage.presign_get(r.key, now, RESULT_URL_LIFETIME) for r in job.results}
+    """The job body with a short-lived download URL per result (keyed by object key: unique across rounds)."""
+    urls = {r.key: storage.presign_get(r.key, now, RESULT_URL_LIFETIME) for r in job.results}
     return job_view(job, urls)

@@ -11,7 +11,7 @@ from enum import StrEnum
 from headshot.contract import S3Location
 from headshot.jobs import Job, JobStatus, ResultImage, utcnow
 from headshot.usecases.layout import results_prefix
-from headshot.usecases.manifests import UNREADABLE_RESULT, failure_from_body, result_images
+from headshot.usecases.manifests import UNREADABLE_RESULT, failure_from_body, manifest_photos, result_images
 from headshot.usecases.notifications import Notify
 from headshot.usecases.ports import InferenceNotification, JobStore, ObjectMissing, ObjectStorage, update
 from headshot.webhooks import WebhookEventType
@@ -62,7 +62,7 @@ class RecordResult:
         if job is None or job.round != round_number or job.status is not JobStatus.QUEUED:
             return ResultOutcome.IGNORED, job
         # 2. What the container wrote: kept images, or its failure code.
-        results, failure = self._read(notification)
+        results, failure = self._read(notification, round_number, [p.photo_id for p in manifest_photos(job)])
         # 3. The job moves on, if the round is still the current one.
         outcome = update(
             self.store,
@@ -79,13 +79,15 @@ class RecordResult:
             self.notify(job, WebhookEventType.JOB_FAILED)
         return result, job
 
-    def _read(self, notification: InferenceNotification) -> tuple[list[ResultImage] | None, tuple[str, str] | None]:
+    def _read(
+        self, notification: InferenceNotification, round_number: int, photo_ids: list[str]
+    ) -> tuple[list[ResultImage] | None, tuple[str, str] | None]:
         if notification.succeeded:
             key = self._own_key(notification.output_location)
             if key is None:
                 return None, UNREADABLE_RESULT
             try:
-                return result_images(self.storage.get_bytes(key), self.storage.bucket), None
+                return result_images(self.storage.get_bytes(key), self.storage.bucket, round_number, photo_ids), None
             except ValueError:
                 return None, UNREADABLE_RESULT
         key = self._own_key(notification.failure_location)
@@ -117,7 +119,8 @@ def _record_on(job: Job, notification: InferenceNotification, round_number: int,
     if notification.output_location:
         job.output_location = notification.output_location
     if results:
-        job.results = results
+        # Earlier rounds' images stay visible until the job is deleted; a round is recorded once.
+        job.results = [r for r in job.results if r.round != round_number] + results
         job.transition(JobStatus.COMPLETED, now)
         return ResultOutcome.COMPLETED
     code, message = failure or NO_ACCEPTABLE_OUTPUT

@@ -9,7 +9,7 @@ import numpy as np
 from pydantic import ValidationError
 
 from headshot.contract import FailureBody, ReferenceManifest, RequestManifest, ResultManifest, S3Location, S3Prefix
-from headshot.jobs import Job, ResultImage
+from headshot.jobs import Job, Photo, ResultImage
 from headshot.usecases.layout import results_prefix
 
 GENERIC_FAILURE = ("inference_failed", "generating the headshots failed; try regenerating the job")
@@ -20,9 +20,14 @@ class InvalidResult(ValueError):  # noqa: N818 - domain term
     """A result manifest that is malformed or points outside the data bucket."""
 
 
+def manifest_photos(job: Job) -> list[Photo]:
+    """The photos a round's request lists, in its order (the result's `source_photo` indexes them)."""
+    return [p for p in job.accepted_photos if p.key]
+
+
 def request_manifest(job: Job, bucket: str) -> RequestManifest:
     """The request body the container receives (from S3, via SageMaker) for the job's current round."""
-    accepted = job.accepted_photos
+    accepted = manifest_photos(job)
     embeddings = [p.embedding.tolist() for p in accepted if p.embedding is not None]
     labs = [p.skin_lab for p in accepted if p.skin_lab is not None]
     return RequestManifest(
@@ -42,8 +47,11 @@ def request_manifest(job: Job, bucket: str) -> RequestManifest:
     )
 
 
-def result_images(body: bytes, bucket: str) -> list[ResultImage]:
-    """Kept images of a result manifest; keys may be bucket keys or s3:// URIs of the data bucket."""
+def result_images(body: bytes, bucket: str, round_number: int, photo_ids: list[str]) -> list[ResultImage]:
+    """Kept images of a round's result manifest; keys may be bucket keys or s3:// URIs of the data bucket.
+
+    `photo_ids` are the ids of the round's request photos in order (`manifest_photos`).
+    """
     try:
         manifest = ResultManifest.model_validate_json(body)
     except ValidationError as error:
@@ -58,7 +66,21 @@ def result_images(body: bytes, bucket: str) -> list[ResultImage]:
             key = S3Location.parse(image.key).key_in(bucket) if image.key.startswith("s3://") else image.key
         except ValueError as error:
             raise InvalidResult(str(error)) from None
-        kept.append(ResultImage(image.image_id, image.style, key, image.seed, dict(image.fidelity)))
+        source = image.source_photo
+        if source is not None and not 0 <= source < len(photo_ids):
+            raise InvalidResult(f"kept image {image.image_id} names no photo of the request")
+        kept.append(
+            ResultImage(
+                image.image_id,
+                image.style,
+                key,
+                image.seed,
+                dict(image.fidelity),
+                round=round_number,
+                variant=image.variant,
+                source_photo_id=None if source is None else photo_ids[source],
+            )
+        )
     return kept
 
 

@@ -7,6 +7,7 @@ import json
 from headshot.jobs import Job, JobStatus
 from headshot.usecases.inference_results import ResultOutcome, parse_inference_id
 from headshot.usecases.ports import InferenceNotification
+from headshot.usecases.regenerate_job import Regeneration
 from tests.fakes import BUCKET, World
 from tests.unit.usecases.conftest import queued
 
@@ -120,3 +121,52 @@ def test_inference_ids_name_job_and_round() -> None:
     assert parse_inference_id("job-with-r-in-it-r12") == ("job-with-r-in-it", 12)
     assert parse_inference_id("job_ab12") is None and parse_inference_id("-r1") is None
     assert parse_inference_id("job_ab12-rx") is None
+
+
+def rounds_manifest(job: Job, sources: list[int | None]) -> bytes:
+    """The container's manifest for the job's current round: one kept image per source photo index."""
+    images = [
+        {"image_id": f"studio_gray-{i + 1:02d}",
+         "key": f"results/{job.job_id}/r{job.round}/studio_gray-{i + 1:02d}.png",
+         "style": "studio_gray", "seed": 7 + i, "variant": i, "source_photo": source,
+         "fidelity": {"identity_distance": 0.3}, "kept": True}
+        for i, source in enumerate(sources)
+    ]  # fmt: skip
+    return json.dumps({"images": images}).encode()
+
+
+def complete_round(world: World, job: Job, sources: list[int | None]) -> Job:
+    world.storage.put("async-output/7f1e2d3c.out", rounds_manifest(job, sources))
+    world.plane.record_result(success(job))
+    stored = world.store.get(job.job_id)
+    assert stored is not None
+    return stored
+
+
+def test_a_later_round_keeps_the_earlier_rounds_results_visible(world: World) -> None:
+    # Given a two-photo job whose first round made one image from each photo
+    job = complete_round(world, queued(world, photos=2), [0, 1])
+    first, second = (p.photo_id for p in job.accepted_photos)
+    # When it is regenerated and the second round makes one image from the second photo
+    world.plane.regenerate("user-alice", job.job_id, Regeneration())
+    job = complete_round(world, world.store.get(job.job_id) or job, [1])
+    # Then the job body shows all three, each with its round, style, variant, source photo and own URL
+    results = world.plane.get_job("user-alice", job.job_id)["results"]
+    assert [(r["round"], r["image_id"], r["variant"], r["source_photo_id"]) for r in results] == [
+        (1, "studio_gray-01", 0, first), (1, "studio_gray-02", 1, second), (2, "studio_gray-01", 0, second),
+    ]  # fmt: skip
+    assert len({r["url"] for r in results}) == 3 and all(r["style"] == "studio_gray" for r in results)
+
+
+def test_a_failed_later_round_leaves_the_earlier_results_in_place(world: World) -> None:
+    job = complete_round(world, queued(world), [0])
+    world.plane.regenerate("user-alice", job.job_id, Regeneration())
+    job = world.store.get(job.job_id) or job
+    world.plane.record_result(failure(job))
+    body = world.plane.get_job("user-alice", job.job_id)
+    assert body["status"] == "failed" and [r["round"] for r in body["results"]] == [1]
+
+
+def test_an_image_made_from_every_photo_names_no_source(world: World) -> None:
+    job = complete_round(world, queued(world, photos=2), [None])
+    assert [r.source_photo_id for r in job.results] == [None]
