@@ -44,6 +44,9 @@ class FakeLambdaContext:
     invoked_function_arn = "arn:aws:lambda:eu-west-1:123456789012:function:HeadshotFunction"
     aws_request_id = "req-test"
 
+    def get_remaining_time_in_millis(self) -> int:
+        return 29_000
+
 
 @dataclass
 class FakeClock:

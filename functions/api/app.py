@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
@@ -10,10 +11,12 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import BaseModel
 
-from api.bodies import CreateJobBody, RegenerateBody, WebhookTestBody, parse, raw_body
+from api.bodies import CreateJobBody, RegenerateBody, WebhookTestBody, idempotency_key, parse, raw_body
 from api.errors import ApiError, headers_of, status_of
 from headshot.jobs import JobError
+from headshot.settings import ConfigurationError
 from headshot.usecases.list_styles import list_styles
 from headshot.wiring import ControlPlane, control_plane
 
@@ -44,11 +47,22 @@ def _owner() -> str:
     return subject
 
 
+def _once(owner: str, operation: str, request: BaseModel, call: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """`call`, or with an Idempotency-Key the answer of its first run (docs/API.md)."""
+    key = idempotency_key(app.current_event.headers)
+    if key is None:
+        return call()
+    if plane.idempotency is None:
+        raise ConfigurationError("the API function is built without its idempotency store")
+    return plane.idempotency.once(owner, operation, key, request.model_dump(mode="json"), call)
+
+
 @app.post("/v1/jobs")
 @tracer.capture_method
 def create_job() -> Response[str]:
     owner = _owner()
-    created = plane.create_job(owner, parse(CreateJobBody, _body()).command())
+    body = parse(CreateJobBody, _body())
+    created = _once(owner, "create_job", body, lambda: plane.create_job(owner, body.command()))
     metrics.add_metric(name="JobsCreated", unit=MetricUnit.Count, value=1)
     logger.info("job created", extra={"job_id": created["job_id"]})
     return _json(201, created)
@@ -93,7 +107,14 @@ def cancel_job(job_id: str) -> Response[str]:
 @tracer.capture_method
 def regenerate(job_id: str) -> Response[str]:
     owner = _owner()
-    return _json(202, plane.regenerate(owner, job_id, parse(RegenerateBody, _body()).command()))
+    body = parse(RegenerateBody, _body())
+
+    def new_round() -> dict[str, Any]:
+        # Only which round it started is remembered; the answer shows the job as it is now.
+        return {"round": plane.regenerate(owner, job_id, body.command())["round"]}
+
+    _once(owner, f"regenerate:{job_id}", body, new_round)
+    return _json(202, plane.get_job(owner, job_id))
 
 
 @app.post("/v1/jobs/<job_id>/webhook/redeliver")
@@ -143,4 +164,6 @@ def fault(error: Exception) -> Response[str]:
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    if plane.idempotency is not None:
+        plane.idempotency.bind_context(context)
     return app.resolve(event, context)

@@ -25,6 +25,21 @@ OUT_OF_RANGE: Final = frozenset(
 )  # fmt: skip
 
 
+MAX_IDEMPOTENCY_KEY: Final = 255
+
+
+def idempotency_key(headers: dict[str, str] | None) -> str | None:
+    """The Idempotency-Key header (API Gateway lower-cases names): 1 to 255 printable ASCII characters."""
+    key = (headers or {}).get("idempotency-key")
+    if key is None:
+        return None
+    if not 1 <= len(key) <= MAX_IDEMPOTENCY_KEY or not all(" " < c <= "~" for c in key):
+        raise ApiError(
+            400, "invalid_request", f"Idempotency-Key: 1 to {MAX_IDEMPOTENCY_KEY} printable ASCII characters"
+        )
+    return key
+
+
 def _distinct(styles: list[str]) -> list[str]:
     if len(set(styles)) != len(styles):
         raise ValueError("styles must not repeat")

@@ -17,6 +17,8 @@ STATUS: Final[dict[str, int]] = {
     "no_webhook_event": 409,
     "round_limit_reached": 409,
     "job_not_active": 409,
+    "request_in_progress": 409,
+    "idempotency_key_reused": 422,
     "out_of_range": 422,
     "unknown_style": 422,
     "invalid_webhook_url": 422,

@@ -123,6 +123,8 @@ class ControlPlaneSettings:
     inference_invocation_timeout_s: int
     # Slack after a deadline before the sweeper steps in, so in-flight events win the race.
     sweep_grace_s: int
+    # How long an Idempotency-Key is remembered (its answer is stored that long).
+    idempotency_window_s: int
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> ControlPlaneSettings:
@@ -144,6 +146,7 @@ class ControlPlaneSettings:
             inference_request_ttl_s=_int(env, "INFERENCE_REQUEST_TTL_SECONDS", 3600),
             inference_invocation_timeout_s=_int(env, "INFERENCE_INVOCATION_TIMEOUT_SECONDS", 900),
             sweep_grace_s=_int(env, "HEADSHOT_SWEEP_GRACE_SECONDS", 600),
+            idempotency_window_s=_int(env, "IDEMPOTENCY_WINDOW_SECONDS", 3600, minimum=60),
         )
 
     def need(self, value: str | None, name: str) -> str:

@@ -14,6 +14,7 @@ from typing import Any
 
 import boto3
 
+from headshot.idempotency import DynamoIdempotentRequests
 from headshot.inference import SageMakerAsyncClient
 from headshot.job_store import DynamoJobStore
 from headshot.jobs import utcnow
@@ -35,6 +36,7 @@ from headshot.usecases.list_jobs import ListJobs
 from headshot.usecases.notifications import Notify, WebhookRequest
 from headshot.usecases.photo_intake import RecordUpload, default_checker
 from headshot.usecases.ports import (
+    IdempotentRequests,
     InferenceClient,
     JobStore,
     ObjectStorage,
@@ -101,6 +103,8 @@ class ControlPlane:
     deliver_webhook: DeliverWebhook
     send_test_webhook: SendTestEvent
     redeliver_webhook: RedeliverWebhook
+    # Only the API function's requests carry an Idempotency-Key.
+    idempotency: IdempotentRequests | None
 
 
 def build_control_plane(
@@ -109,6 +113,7 @@ def build_control_plane(
     storage: ObjectStorage,
     photo_limits: PhotoLimits,
     *,
+    idempotency: IdempotentRequests | None = None,
     inference: InferenceClient | None = None,
     webhooks: WebhookQueue | None = None,
     checker_factory: Callable[[], PhotoChecker] = default_checker,
@@ -137,6 +142,7 @@ def build_control_plane(
         deliver_webhook=DeliverWebhook(settings, store, storage, send_webhook, clock),
         send_test_webhook=SendTestEvent(settings, send_webhook, signing_secret, clock),
         redeliver_webhook=RedeliverWebhook(store, webhooks),
+        idempotency=idempotency,
     )
 
 
@@ -149,6 +155,7 @@ def control_plane() -> ControlPlane:
         DynamoJobStore(settings.jobs_table),
         S3Storage(settings.data_bucket),
         get_settings().photo_limits,
+        idempotency=DynamoIdempotentRequests(settings.jobs_table, settings.idempotency_window_s),
         inference=(
             SageMakerAsyncClient(endpoint, settings.inference_request_ttl_s, settings.inference_invocation_timeout_s)
             if endpoint

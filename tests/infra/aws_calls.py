@@ -206,6 +206,23 @@ def use_cases() -> dict[str, tuple[str, str]]:
     return found
 
 
+@cache
+def port_fields() -> dict[str, str]:
+    """ControlPlane field -> the port it holds as passed in to `build_control_plane` (`idempotency=idempotency`)."""
+    wiring = load(WIRING)
+    assert wiring is not None
+    build = wiring.functions()["build_control_plane"]
+    port_of = {p.arg: next(iter(names_in(p.annotation) & set(ports())), None) for p in [*build.args.args,
+               *build.args.kwonlyargs]}  # fmt: skip
+    found: dict[str, str] = {}
+    for call in ast.walk(build):
+        if isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id == "ControlPlane":
+            for keyword in call.keywords:
+                if isinstance(keyword.value, ast.Name) and keyword.arg and port_of.get(keyword.value.id):
+                    found[keyword.arg] = str(port_of[keyword.value.id])
+    return found
+
+
 # ---- AWS calls in one function body -------------------------------------------------------
 
 
@@ -374,6 +391,8 @@ def visit_port(port: str, method: str, out: Derivation) -> None:
     module_name, class_name = adapters()[port]
     module = load(module_name)
     assert module is not None
+    # What the adapter builds once (a Powertools persistence layer) makes its calls for its methods.
+    visit_method(module, module.classes()[class_name], "__init__", out)
     visit_method(module, module.classes()[class_name], method, out)
 
 
@@ -418,6 +437,12 @@ def derive(handler: str) -> Derivation:
     for node in ast.walk(module.tree):
         if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in plane_names:
             if node.attr == "settings":
+                continue
+            if node.attr in port_fields():
+                # A port the handler calls itself (`plane.idempotency.once(...)`): its adapter's method.
+                for outer in ast.walk(module.tree):
+                    if isinstance(outer, ast.Attribute) and ast.unparse(outer.value) == ast.unparse(node):
+                        visit_port(port_fields()[node.attr], outer.attr, out)
                 continue
             if node.attr not in use_cases():
                 out.unresolved.add(f"{module_name}: plane.{node.attr}")

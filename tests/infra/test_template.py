@@ -48,8 +48,14 @@ EXPECTED_FUNCTIONS = {
     # logical id: (handler, environment variables beyond GLOBAL_ENV)
     "ApiFunction": (
         "api.app.lambda_handler",
-        # the queue for redeliveries, the secret for test events
-        {"MAX_ACTIVE_JOBS_PER_USER", "WEBHOOK_ALLOWED_HOSTS", "WEBHOOK_QUEUE_URL", "WEBHOOK_SECRET_ARN"}
+        # the queue for redeliveries, the secret for test events, how long Idempotency-Keys last
+        {
+            "MAX_ACTIVE_JOBS_PER_USER",
+            "WEBHOOK_ALLOWED_HOSTS",
+            "WEBHOOK_QUEUE_URL",
+            "WEBHOOK_SECRET_ARN",
+            "IDEMPOTENCY_WINDOW_SECONDS",
+        }
         | INFERENCE_ENV,
     ),
     "OnUploadFunction": ("on_upload.app.lambda_handler", {"WEBHOOK_QUEUE_URL"} | INFERENCE_ENV),

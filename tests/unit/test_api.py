@@ -13,6 +13,7 @@ from typing import Any
 import boto3
 import pytest
 
+from headshot.idempotency import DynamoIdempotentRequests
 from headshot.job_store import DynamoJobStore
 from headshot.jobs import JobStatus
 from headshot.settings import ControlPlaneSettings, PhotoLimits
@@ -51,7 +52,10 @@ def api(job_store: DynamoJobStore, monkeypatch: pytest.MonkeyPatch) -> Iterator[
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "1")
     module = importlib.import_module("api.app")
-    plane = build_control_plane(settings(), job_store, S3Storage(BUCKET), PhotoLimits(max_bytes=5_000_000))
+    plane = build_control_plane(
+        settings(), job_store, S3Storage(BUCKET), PhotoLimits(max_bytes=5_000_000),
+        idempotency=DynamoIdempotentRequests("headshot-jobs-test", 3600),
+    )  # fmt: skip
     monkeypatch.setattr(module, "plane", plane)
     yield module
 

@@ -10,7 +10,7 @@ import json
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from headshot.jobs import Job, JobStatus
 from headshot.webhooks import DeliveryResult, WebhookEventType, WebhookPolicy
@@ -190,6 +190,20 @@ class WebhookSender(Protocol):
     def __call__(
         self, target_url: str, body: bytes, headers: Mapping[str, str], policy: WebhookPolicy
     ) -> DeliveryResult: ...
+
+
+class IdempotentRequests(Protocol):
+    """Idempotency-Key: `call` runs once per (caller, operation, key); a repeat gets its answer.
+
+    A repeat with another `request` raises JobError idempotency_key_reused, one while the first
+    still runs raises request_in_progress; an exception from `call` is not remembered.
+    """
+
+    def once(
+        self, owner_sub: str, operation: str, key: str, request: Mapping[str, Any], call: Callable[[], dict[str, Any]]
+    ) -> dict[str, Any]: ...
+    # The invocation's Lambda context: a record left in progress is released when it would have timed out.
+    def bind_context(self, context: Any) -> None: ...
 
 
 class PhotoChecker(Protocol):
