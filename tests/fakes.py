@@ -115,6 +115,12 @@ class InMemoryJobStore:
             raise ConcurrentUpdate("conditional write failed")
         self.quotas[owner_sub] = (dict(reservations), (version or 0) + 1)
 
+    def remove(self, job_id: str) -> None:
+        self.jobs.pop(job_id, None)
+
+    def remove_reservations(self, owner_sub: str) -> None:
+        self.quotas.pop(owner_sub, None)
+
     def _interfere(self) -> None:
         if self.interfere is not None:
             interfere, self.interfere = self.interfere, None

@@ -95,6 +95,14 @@ def delete_job(job_id: str) -> Response[str]:
     return Response(status_code=204, body="")
 
 
+@app.delete("/v1/me")
+@tracer.capture_method
+def erase_me() -> Response[str]:
+    erased = plane.erase_user(_owner())
+    logger.info("user erased", extra={"erased_jobs": erased["erased_jobs"]})
+    return _json(200, erased)
+
+
 @app.post("/v1/jobs/<job_id>/cancel")
 @tracer.capture_method
 def cancel_job(job_id: str) -> Response[str]:

@@ -145,6 +145,18 @@ class DynamoJobStore:
         except PutError as error:
             raise _translate(error) from error
 
+    def remove(self, job_id: str) -> None:
+        try:
+            JobRecord(job_id).delete(add_version_condition=False)
+        except Exception as error:
+            raise StoreUnavailable(type(error).__name__) from error
+
+    def remove_reservations(self, owner_sub: str) -> None:
+        try:
+            QuotaRecord(_quota_key(owner_sub)).delete(add_version_condition=False)
+        except Exception as error:
+            raise StoreUnavailable(type(error).__name__) from error
+
     def stuck(self, status: JobStatus, before: datetime) -> Iterator[Job]:
         for record in JobRecord.by_status.query(status.value, JobRecord.updated_at < iso(before)):
             yield _from_record(record)

@@ -30,6 +30,7 @@ from headshot.usecases.cancel_job import CancelJob
 from headshot.usecases.create_job import CreateJob
 from headshot.usecases.delete_job import DeleteJob
 from headshot.usecases.deliver_webhook import DeliverWebhook
+from headshot.usecases.erase_user import EraseUser
 from headshot.usecases.get_job import GetJob
 from headshot.usecases.inference_results import RecordResult
 from headshot.usecases.list_jobs import ListJobs
@@ -93,6 +94,7 @@ class ControlPlane:
     get_job: GetJob
     list_jobs: ListJobs
     delete_job: DeleteJob
+    erase_user: EraseUser
     cancel_job: CancelJob
     regenerate: RegenerateJob
     start_inference: StartInference
@@ -123,13 +125,15 @@ def build_control_plane(
 ) -> ControlPlane:
     notify = Notify(webhooks, clock)
     start = StartInference(store, storage, inference)
+    delete_job = DeleteJob(store, storage, clock)
     return ControlPlane(
         settings=settings,
         clock=clock,
         create_job=CreateJob(settings, store, storage, photo_limits, clock),
         get_job=GetJob(store, storage, clock),
         list_jobs=ListJobs(store, storage, clock),
-        delete_job=DeleteJob(store, storage, clock),
+        delete_job=delete_job,
+        erase_user=EraseUser(store, delete_job, webhooks, clock),
         cancel_job=CancelJob(store, storage, notify, clock),
         regenerate=RegenerateJob(
             store, storage, start, clock, settings.max_active_jobs_per_user, settings.max_rounds_per_job

@@ -275,6 +275,7 @@ def test_openapi_routes_equal_http_api_routes(template: dict[str, Any], openapi:
         ("GET", "/v1/jobs"),
         ("GET", "/v1/jobs/{job_id}"),
         ("DELETE", "/v1/jobs/{job_id}"),
+        ("DELETE", "/v1/me"),
         ("POST", "/v1/jobs/{job_id}/cancel"),
         ("POST", "/v1/jobs/{job_id}/regenerate"),
         ("POST", "/v1/jobs/{job_id}/webhook/redeliver"),

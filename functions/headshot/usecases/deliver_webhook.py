@@ -44,6 +44,8 @@ class DeliverWebhook:
 
         ``secret`` is the signing secret's text (one key, or two while rotating; see signing_keys).
         """
+        if request.target_url is not None:
+            return self._deliver_standalone(request, request.target_url, attempt, secret)
         # 1. Only for a live job with a webhook, and only until delivered.
         job = self.store.get(request.job_id)
         if job is None or not job.webhook_url or job.status is JobStatus.DELETED:
@@ -62,10 +64,9 @@ class DeliverWebhook:
         )
         result = self.send(job.webhook_url, body, headers, webhook_policy(self.settings))
         # 3. Retry while it may help, with backoff; otherwise the outcome is recorded on the job.
-        final = result.ok or not result.retryable or attempt >= self.settings.webhook_max_attempts
-        if not final:
-            delay = retry_delay_seconds(attempt, base=self.settings.webhook_retry_base_s, jitter=random.Random())
-            return DeliveryOutcome(DeliveryState.RETRY, delay, result)
+        retry = self._retry(result, attempt)
+        if retry is not None:
+            return retry
         record = {
             "type": request.event_type.value,
             "status": "delivered" if result.ok else "failed",
@@ -82,3 +83,25 @@ class DeliverWebhook:
 
         update(self.store, request.job_id, note)
         return DeliveryOutcome(DeliveryState.DELIVERED if result.ok else DeliveryState.FAILED, None, result)
+
+    def _deliver_standalone(
+        self, request: WebhookRequest, target_url: str, attempt: int, secret: str
+    ) -> DeliveryOutcome:
+        """An event about no live job (user.erased): its data and target came with it; nothing is recorded."""
+        now = self.clock()
+        body, headers = build_event(
+            request.event_id, request.event_type, request.data or {}, request.created_at,
+            keys=signing_keys(secret), timestamp=int(now.timestamp()),
+        )  # fmt: skip
+        result = self.send(target_url, body, headers, webhook_policy(self.settings))
+        retry = self._retry(result, attempt)
+        if retry is not None:
+            return retry
+        return DeliveryOutcome(DeliveryState.DELIVERED if result.ok else DeliveryState.FAILED, None, result)
+
+    def _retry(self, result: DeliveryResult, attempt: int) -> DeliveryOutcome | None:
+        """RETRY with a backoff delay while another attempt may help; None once the outcome is final."""
+        if result.ok or not result.retryable or attempt >= self.settings.webhook_max_attempts:
+            return None
+        delay = retry_delay_seconds(attempt, base=self.settings.webhook_retry_base_s, jitter=random.Random())
+        return DeliveryOutcome(DeliveryState.RETRY, delay, result)

@@ -51,6 +51,9 @@ class JobStore(Protocol):
     # a save on another version raises ConcurrentUpdate (headshot.usecases.quota serialises on it).
     def reservations(self, owner_sub: str) -> tuple[dict[str, str], int | None]: ...
     def save_reservations(self, owner_sub: str, reservations: dict[str, str], version: int | None) -> None: ...
+    # A user's erasure: the record itself goes (DELETE keeps a tombstone), and the owner's quota item.
+    def remove(self, job_id: str) -> None: ...
+    def remove_reservations(self, owner_sub: str) -> None: ...
     def stuck(self, status: JobStatus, before: datetime) -> Iterator[Job]: ...
 
 
@@ -143,7 +146,10 @@ class InferenceNotification:
 
 @dataclass(frozen=True, slots=True)
 class WebhookRequest:
-    """A message for the webhook queue; the sender renders the body from the job at send time."""
+    """A message for the webhook queue; the sender renders a job event's body from the job at send time.
+
+    An event about no live job (`user.erased`: the jobs are gone) carries its target and its data.
+    """
 
     job_id: str
     event_type: WebhookEventType
@@ -151,9 +157,11 @@ class WebhookRequest:
     created_at: str
     # Asked for by the owner (POST /v1/jobs/{id}/webhook/redeliver): sent even if delivered before.
     redelivery: bool = False
+    target_url: str | None = None
+    data: dict[str, Any] | None = None
 
     def to_message(self) -> str:
-        message: dict[str, str | bool] = {
+        message: dict[str, Any] = {
             "job_id": self.job_id,
             "type": self.event_type.value,
             "event_id": self.event_id,
@@ -161,14 +169,19 @@ class WebhookRequest:
         }
         if self.redelivery:
             message["redelivery"] = True
+        if self.target_url is not None:
+            message["target_url"] = self.target_url
+            message["data"] = self.data or {}
         return json.dumps(message)
 
     @classmethod
     def from_message(cls, body: str) -> WebhookRequest:
         message = json.loads(body)
+        target, data = message.get("target_url"), message.get("data")
         return cls(
             str(message["job_id"]), WebhookEventType(message["type"]), str(message["event_id"]),
             str(message["created_at"]), message.get("redelivery") is True,
+            str(target) if target is not None else None, dict(data) if isinstance(data, dict) else None,
         )  # fmt: skip
 
 

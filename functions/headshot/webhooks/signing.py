@@ -37,6 +37,7 @@ class WebhookEventType(StrEnum):
     JOB_FAILED = "job.failed"
     JOB_EXPIRED = "job.expired"
     JOB_CANCELLED = "job.cancelled"
+    USER_ERASED = "user.erased"
     WEBHOOK_TEST = "webhook.test"
 
 
