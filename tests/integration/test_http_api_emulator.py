@@ -38,6 +38,7 @@ from infra.local.apigw import (
     routes_from_template,
 )
 from infra.template_loader import load_template
+from tests.fakes import FakeLambdaContext
 
 pytestmark = pytest.mark.integration
 
@@ -436,15 +437,6 @@ def test_a_named_stage_prefixes_the_path(template_routes: list[Route], fake: Fak
 # --------------------------------------------------------------------------- the real api function
 
 
-class LambdaContext:
-    """The attributes Powertools reads from a Lambda context."""
-
-    function_name = "ApiFunction"
-    memory_limit_in_mb = 512
-    invoked_function_arn = "arn:aws:lambda:eu-west-1:123456789012:function:ApiFunction"
-    aws_request_id = "req-http-api"
-
-
 class RealFunctions:
     """`invoke` for the emulator: the real handler module of each function, counting invocations."""
 
@@ -454,7 +446,7 @@ class RealFunctions:
 
     def __call__(self, function: str, event: dict[str, Any]) -> dict[str, Any]:
         self.invocations.append(event["routeKey"])
-        response: dict[str, Any] = self.modules[function].lambda_handler(event, LambdaContext())
+        response: dict[str, Any] = self.modules[function].lambda_handler(event, FakeLambdaContext())
         return response
 
 
@@ -581,6 +573,37 @@ def test_the_real_api_lists_and_cancels_jobs_over_http(
     cancelled = call(emulator.url, "POST", f"/v1/jobs/{ids[0]}/cancel", token=token)
     assert cancelled.status == 200 and cancelled.json()["status"] == "cancelled"
     valid("Job", cancelled.json())
+
+
+def test_the_real_api_honours_idempotency_keys_and_erases_a_user_over_http(
+    real_api: tuple[HttpApiEmulator, RealFunctions], jwt: LocalJwt
+) -> None:
+    import jsonschema
+
+    emulator, _ = real_api
+    token = jwt.token("user-alice")
+    document = yaml.safe_load((REPO / "docs" / "openapi.yaml").read_text(encoding="utf-8"))
+
+    def valid(schema: str, body: Any) -> None:
+        ref = {"$ref": f"#/components/schemas/{schema}", "components": document["components"]}
+        jsonschema.Draft202012Validator(ref).validate(body)
+
+    # Given a create sent twice with one Idempotency-Key, as a client retrying after a timeout does
+    keyed = {"Idempotency-Key": "3f0c9a52-1b7e-4c1e-9a55-0d6f3c2b8e11"}
+    first, again = (call(emulator.url, "POST", "/v1/jobs", token=token, body={"photo_count": 2}, headers=keyed)
+                    for _ in range(2))  # fmt: skip
+    # Then one job, answered twice alike in the documented shape; another body with the key is refused
+    assert (first.status, again.status) == (201, 201) and again.json() == first.json()
+    valid("CreateJobResponse", again.json())
+    reused = call(emulator.url, "POST", "/v1/jobs", token=token, body={"photo_count": 3}, headers=keyed)
+    assert (reused.status, reused.json()["error"]["code"]) == (422, "idempotency_key_reused")
+    listed = call(emulator.url, "GET", "/v1/jobs", token=token).json()["jobs"]
+    assert [job["job_id"] for job in listed] == [first.json()["job_id"]]
+    # When alice asks for her erasure / Then the documented answer, and her job is gone
+    erased = call(emulator.url, "DELETE", "/v1/me", token=token)
+    assert erased.status == 200 and erased.json()["erased_jobs"] == 1
+    valid("UserErasure", erased.json())
+    assert call(emulator.url, "GET", f"/v1/jobs/{first.json()['job_id']}", token=token).status == 404
 
 
 def test_the_local_stack_writes_its_http_server_skeleton_once() -> None:

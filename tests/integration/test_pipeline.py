@@ -179,6 +179,27 @@ def test_delete_leaves_no_object_of_the_job(local_stack: RunningStack) -> None:
     assert local_stack.call("GET", f"/v1/jobs/{job['job_id']}")[1]["status"] == "deleted"
 
 
+def test_a_users_erasure_leaves_nothing_and_tells_their_endpoint(local_stack: RunningStack, receiver: Receiver) -> None:
+    # Given erin's job completed (its webhook heard job.completed)
+    job = local_stack.create_job([portrait()], receiver.url, user="erin")
+    local_stack.wait(job["job_id"], {"completed", "failed"}, user="erin")
+    assert local_stack.object_keys(job["job_id"]) and receiver.arrived.wait(30)
+    receiver.arrived.clear()
+    # When erin asks for her erasure
+    status, answer = local_stack.call("DELETE", "/v1/me", "erin")
+    # Then nothing of hers is left, the job answers 404, and her endpoint gets a verified user.erased
+    assert status == 200 and answer["erased_jobs"] == 1
+    assert local_stack.object_keys(job["job_id"]) == []
+    assert local_stack.call("GET", f"/v1/jobs/{job['job_id']}", "erin")[0] == 404
+    deadline = time.monotonic() + 30
+    while not any(e["type"] == "user.erased" for e in receiver.events()) and time.monotonic() < deadline:
+        receiver.arrived.wait(1)
+    headers, body = next((h, b) for h, b in receiver.deliveries if json.loads(b)["type"] == "user.erased")
+    assert signature_ok(local_stack.state["webhook_secret"], headers, body)
+    event = json.loads(body)
+    assert event["id"] == answer["webhook_event_ids"][0] and event["data"]["job_ids"] == [job["job_id"]]
+
+
 def test_retention_clock_removes_photos_results_and_then_the_record(local_stack: RunningStack) -> None:
     from infra.local.stack import apply_retention
 
