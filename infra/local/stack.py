@@ -54,8 +54,15 @@ SWEEP_PERIOD_S: Final = 5.0
 LOCAL_CONCURRENCY_CAP: Final = 4
 
 
-def local_concurrency(spec: LocalFunction, cap: int) -> int:
-    """How many environments of ``spec`` run at once: its SQS sources' MaximumConcurrency, within ``cap``."""
+def local_concurrency(spec: LocalFunction, cap: int, serves_api: bool = False) -> int:
+    """How many environments of ``spec`` run at once: its SQS sources' MaximumConcurrency, within ``cap``.
+
+    A function behind the HTTP API runs at ``cap``: Lambda gives concurrent requests their own
+    environments (only the stage's throttling bounds them, not emulated), so one slow request never
+    queues the others behind it (200 concurrent clients waited over a minute behind one environment).
+    """
+    if serves_api:
+        return max(1, cap)
     return max(1, min(cap, sum(_pollers(source, cap) for source in spec.sqs)))
 
 
@@ -233,13 +240,16 @@ class LocalStack:
         self, template: dict[str, Any], resolver: LocalResolver, created: CreatedResources, sqs: Any,
         base_env: dict[str, str],
     ) -> dict[str, Any]:  # fmt: skip
+        from infra.local.apigw import routes_from_template
         from infra.local.workers import FunctionWorker, Schedule, SqsEventSource
 
         workers: dict[str, FunctionWorker] = {}
         specs = functions(template, resolver)
+        behind_api = {route.function for route in routes_from_template(template)}
         for spec in specs:
             environment = spec.environment | base_env | self.options.function_overrides
-            worker = FunctionWorker(spec, environment, local_concurrency(spec, self.options.concurrency_cap))
+            concurrency = local_concurrency(spec, self.options.concurrency_cap, spec.logical_id in behind_api)
+            worker = FunctionWorker(spec, environment, concurrency)
             worker.start()
             workers[spec.logical_id] = worker
             self._stoppers.append(worker.stop)
@@ -265,7 +275,11 @@ class LocalStack:
         from infra.local.apigw import HttpApiEmulator, LocalJwt, routes_from_template
 
         jwt = LocalJwt.generate()
-        api = HttpApiEmulator(routes_from_template(template), lambda fn, event: workers[fn].invoke(event), jwt)
+        # Not serialized here: each worker environment runs one invocation at a time already, and a
+        # function's environments run side by side (local_concurrency).
+        api = HttpApiEmulator(
+            routes_from_template(template), lambda fn, event: workers[fn].invoke(event), jwt, serialize=False
+        )
         url = api.start(port=self.options.port)
         self._stoppers.append(api.stop)
         return url, jwt.to_json()

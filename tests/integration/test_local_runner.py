@@ -228,6 +228,12 @@ def test_a_consumer_runs_at_its_maximum_concurrency_within_the_local_cap(
     assert local_concurrency(replace(spec, sqs=sources), cap) == expected
 
 
+def test_a_function_behind_the_http_api_runs_at_the_local_cap() -> None:
+    # Given a function with no SQS source that the HTTP API invokes / Then its requests run side by side
+    assert local_concurrency(_drill(), 4, serves_api=True) == 4
+    assert local_concurrency(_drill(), 4) == 1
+
+
 # ---- the same drills on the whole local stack ------------------------------------------------
 
 
@@ -293,3 +299,43 @@ def test_a_job_completes_after_every_function_environment_is_killed(
     assert done["status"] == "completed", done
     assert receiver.arrived.wait(60)
     assert set(_function_environments(local_stack.process.pid)).isdisjoint(killed)
+
+
+class _StallingReceiver(QuietHandler):
+    """A webhook receiver that takes `app` seconds to answer (a slow customer endpoint)."""
+
+    def do_POST(self) -> None:  # noqa: N802 (BaseHTTPRequestHandler's naming)
+        self.rfile.read(int(self.headers.get("content-length") or 0))
+        time.sleep(self.app)
+        self.send_response(204)
+        self.send_header("content-length", "0")
+        self.end_headers()
+
+
+def test_a_slow_api_request_does_not_hold_up_the_others(local_stack: RunningStack) -> None:
+    # Given the API function's environments warm (a burst of requests started them; a cold start takes seconds)
+    burst = [threading.Thread(target=local_stack.call, args=("GET", "/v1/styles", f"warm-{i}")) for i in range(6)]
+    for thread in burst:
+        thread.start()
+    for thread in burst:
+        thread.join()
+    # And an API request that takes seconds: a webhook test event to a receiver that answers after 6 s
+    stalling = BackgroundServer(_StallingReceiver, 6.0, name="stalling-receiver")
+    url = stalling.start("127.0.0.1", 0) + "/hooks"
+    slow = threading.Thread(
+        target=local_stack.call, args=("POST", "/v1/webhooks/test", "slow-caller", {"webhook_url": url})
+    )
+    try:
+        slow.start()
+        time.sleep(1.0)  # the slow request is in the API function now
+        # When another user asks for something quick meanwhile
+        began = time.monotonic()
+        status, _ = local_stack.call("GET", "/v1/styles", "quick-caller")
+        waited = time.monotonic() - began
+    finally:
+        slow.join(timeout=30)
+        stalling.stop()
+    # Then it is answered without queueing behind the slow one, as Lambda runs concurrent invocations in
+    # separate environments (200 concurrent clients queued behind one environment for over a minute)
+    assert status == 200
+    assert waited < 3.0, f"GET /v1/styles waited {waited:.1f} s behind the slow request"
