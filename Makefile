@@ -13,7 +13,7 @@ CHECKOV_VERSION := 3.3.30
 # never pulls a CUDA build (several GB) onto a test machine.
 TORCH ?= torch==2.13.0
 
-.PHONY: venv demo test test-fast lint bench calibrate build clean
+.PHONY: venv demo test test-fast lint bench load calibrate build clean
 
 $(DEV_STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "Python 3.11+ is required (none found on PATH)"; exit 1; }
@@ -83,6 +83,12 @@ bench: $(DEV_STAMP) $(MODELS_STAMP)
 	@if $(BIN)/python -c "import sys, torch; sys.exit(not torch.cuda.is_available())" 2>/dev/null; then \
 		$(BIN)/python inference_container/bench_gpu.py; \
 	else echo "bench_gpu.py skipped: no CUDA device, the diffusion backend is not measured on GPU"; fi
+
+## make load: 200 concurrent mixed jobs on a fresh local stack, every outcome, webhook and erasure checked (docs/PERFORMANCE.md)
+## (tens of minutes on 2 cores: never-uploaded jobs expire after the 900 s upload window; LOAD_ARGS="--jobs 20 --upload-window 60" is quick)
+LOAD_ARGS ?= --jobs 200 --concurrency 200 --upload-window 900
+load: $(DEV_STAMP) $(MODELS_STAMP)
+	$(BIN)/python tests/benchmarks/load_local.py $(LOAD_ARGS)
 
 ## make build: Lambda artefacts for python3.12/x86_64 without Docker (an offline `sam build`)
 build: $(DEV_STAMP) $(MODELS_STAMP)
