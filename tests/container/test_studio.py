@@ -415,6 +415,23 @@ def test_no_haze_above_the_hair(faces_dir: Path, checker: object) -> None:
         assert int(faint.sum()) < 3000, int(faint.sum())
 
 
+@pytest.mark.parametrize("name", ["obama2.jpg", "obama3.jpg", "biden.jpg"])
+def test_shoulders_are_cut_clean_without_a_grey_smear(faces_dir: Path, checker: object, name: str) -> None:
+    # Given a dark suit against a busy backdrop (obama2's flag, obama3's room, biden's curtain)
+    for edge in edge_layers(faces_dir, checker, name, 250.0):
+        # When the matte's outline is followed below the face and beside it at shoulder height
+        ys, xs = edge.grid()
+        beside = np.abs(xs - edge.eye_x)
+        zone = ((ys > edge.eye_line + 2.0 * edge.d) & (beside > 1.0 * edge.d)) | (ys > edge.eye_line + 2.4 * edge.d)
+        partial = zone & (edge.alpha > 0.1) & (edge.alpha < 0.9)
+        solid = (edge.alpha > 0.5).astype(np.uint8)
+        outline = zone & (solid > cv2.erode(solid, np.ones((3, 3), np.uint8)))
+        # Then its partial alpha is a pen path's, under 2.5 px deep per outline pixel (the
+        # hair matte's projection there left 4.8-7.9 px: a grey smear on a new backdrop)
+        assert outline.sum() > 300
+        assert partial.sum() / outline.sum() < 2.5, (int(partial.sum()), int(outline.sum()))
+
+
 def solid_reach(solid_row: np.ndarray, start: int) -> int:
     """Columns from `start` rightward until the first backdrop pixel."""
     gaps = np.flatnonzero(~solid_row[start:])
