@@ -5,6 +5,11 @@ ResNet face-embedding model. All three are public domain / CC0. dlib's 68-point 
 model is trained on data licensed for non-commercial use only and is never loaded: only the
 files in ALLOWED_MODEL_FILES can be opened through this module.
 
+The embedding network runs on torch where torch is installed (the inference container:
+headshot.embedding, the same network and weights, ~6x faster than dlib-bin's BLAS-less
+build, equal to float32 rounding) and on dlib itself elsewhere (the validator Lambda).
+HEADSHOT_FACE_ENCODER=dlib|torch overrides that choice.
+
 Everything here measures; deciding what the measurements mean is `headshot.policy`'s job.
 """
 
@@ -12,6 +17,7 @@ from __future__ import annotations
 
 import importlib.util
 import math
+import os
 import time
 from dataclasses import dataclass, replace
 from functools import lru_cache
@@ -56,6 +62,9 @@ SENTINEL_MATCH_IOU: Final = 0.3
 NOSE_DROP: Final = 0.76
 NOSE_DEPTH: Final = 0.45
 EMBEDDING_CHIP_PX: Final = 150
+# Which runs the embedding network: "torch" where it is importable, else "dlib" ("auto").
+ENCODER_ENV: Final = "HEADSHOT_FACE_ENCODER"
+ENCODERS: Final = ("auto", "dlib", "torch")
 SHARPNESS_SIDE_PX: Final = 64
 
 
@@ -81,23 +90,36 @@ class FaceModels:
     load_seconds: float
 
     @classmethod
-    def load(cls, model_dir: Path) -> FaceModels:
+    def load(cls, model_dir: Path, encoder: str = "auto") -> FaceModels:
+        """encoder: what runs the embedding network (ENCODERS; "auto": torch if installed)."""
         started = time.perf_counter()
         missing = [name for name in sorted(ALLOWED_MODEL_FILES) if not (model_dir / name).is_file()]
         if missing:
             raise ConfigurationError(f"dlib model files missing in {model_dir}: {', '.join(missing)}")
+        if encoder not in ENCODERS:
+            raise ConfigurationError(f"face encoder {encoder!r} is not one of {', '.join(ENCODERS)}")
+        if encoder == "torch" or (encoder == "auto" and importlib.util.find_spec("torch") is not None):
+            from headshot.embedding import TorchFaceEncoder
+
+            embedder: Any = TorchFaceEncoder(model_dir / EMBEDDING_MODEL)
+        else:
+            embedder = dlib.face_recognition_model_v1(str(model_dir / EMBEDDING_MODEL))
         return cls(
             detector=dlib.get_frontal_face_detector(),
             landmarks=dlib.shape_predictor(str(model_dir / LANDMARKS_MODEL)),
-            encoder=dlib.face_recognition_model_v1(str(model_dir / EMBEDDING_MODEL)),
+            encoder=embedder,
             load_seconds=time.perf_counter() - started,
         )
 
 
 @lru_cache(maxsize=4)
-def load_models(model_dir: Path | None = None) -> FaceModels:
-    """Models load once per process (per folder) and are shared by every check."""
-    return FaceModels.load(model_dir or default_model_dir())
+def load_models(model_dir: Path | None = None, encoder: str | None = None) -> FaceModels:
+    """Models load once per process (per folder and encoder) and are shared by every check.
+
+    encoder: ENCODERS; None reads HEADSHOT_FACE_ENCODER (default "auto").
+    """
+    chosen = encoder or os.environ.get(ENCODER_ENV) or "auto"
+    return FaceModels.load(model_dir or default_model_dir(), chosen)
 
 
 @dataclass(frozen=True, slots=True)

@@ -102,7 +102,8 @@ def measure(approach: str, photo: Path, runs: int) -> dict[str, float]:
         capture_output=True,
         text=True,
         check=True,
-        env=os.environ | {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"},
+        # dlib's own embedding encoder: the validator Lambda has no torch (headshot.faces).
+        env=os.environ | {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "HEADSHOT_FACE_ENCODER": "dlib"},
     )
     raw = json.loads(done.stdout.strip().splitlines()[-1])
     times = sorted(raw["times_ms"])

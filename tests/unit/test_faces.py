@@ -22,8 +22,9 @@ def test_only_the_licence_clean_models_are_allowed() -> None:
     assert allowed == ALLOWED_MODEL_FILES
 
 
-def test_model_loading_opens_only_allowed_files(monkeypatch: pytest.MonkeyPatch) -> None:
-    # Given dlib's loaders wrapped to record which files they open
+@pytest.mark.parametrize("encoder", ["dlib", "torch"])
+def test_model_loading_opens_only_allowed_files(monkeypatch: pytest.MonkeyPatch, encoder: str) -> None:
+    # Given dlib's loaders (and the torch encoder's reader) wrapped to record which files they open
     opened: list[str] = []
     real_predictor, real_encoder = dlib.shape_predictor, dlib.face_recognition_model_v1
 
@@ -31,14 +32,25 @@ def test_model_loading_opens_only_allowed_files(monkeypatch: pytest.MonkeyPatch)
         opened.append(path)
         return real_predictor(path)
 
-    def encoder(path: str) -> object:
+    def dlib_encoder(path: str) -> object:
         opened.append(path)
         return real_encoder(path)
 
     monkeypatch.setattr(dlib, "shape_predictor", predictor)
-    monkeypatch.setattr(dlib, "face_recognition_model_v1", encoder)
+    monkeypatch.setattr(dlib, "face_recognition_model_v1", dlib_encoder)
+    if encoder == "torch":
+        pytest.importorskip("torch")
+        from headshot import embedding
+
+        real_read = embedding.read_weights
+
+        def read_weights(path: Path) -> embedding.Weights:
+            opened.append(str(path))
+            return real_read(path)
+
+        monkeypatch.setattr(embedding, "read_weights", read_weights)
     # When the models load
-    models = FaceModels.load(default_model_dir())
+    models = FaceModels.load(default_model_dir(), encoder)
     # Then only allowed files were opened (the load-time budget is make bench's, not a timed test:
     # on a busy 2-core machine it read 1.14 s here)
     assert {Path(p).name for p in opened} == ALLOWED_MODEL_FILES
