@@ -430,6 +430,14 @@ def test_shoulders_are_cut_clean_without_a_grey_smear(faces_dir: Path, checker: 
         # hair matte's projection there left 4.8-7.9 px: a grey smear on a new backdrop)
         assert outline.sum() > 300
         assert partial.sum() / outline.sum() < 2.5, (int(partial.sum()), int(outline.sum()))
+        # And nothing floats beside the shoulders or sticks out of their curve: obama3's lamp
+        # left 2 islands and 440-590 px of shreds a 0.04 d disc does not fit in, obama2's flag 169
+        count, labels, stats, _ = cv2.connectedComponentsWithStats(solid, connectivity=8)
+        main = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+        assert not [k for k in range(1, count) if k != main and zone[labels == k].any()]
+        radius = max(1, round(0.04 * edge.d))
+        disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1,) * 2)
+        assert int((zone & (solid > cv2.morphologyEx(solid, cv2.MORPH_OPEN, disc))).sum()) < 60
 
 
 def solid_reach(solid_row: np.ndarray, start: int) -> int:
