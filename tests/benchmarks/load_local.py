@@ -460,8 +460,8 @@ def main() -> int:
     parser.add_argument("--mix", default=DEFAULT_MIX, help=f"kind=share,… (default {DEFAULT_MIX})")
     parser.add_argument("--upload-window", type=int, default=DEFAULT_UPLOAD_WINDOW_S, metavar="SECONDS",
                         help="the functions' UPLOAD_WINDOW_SECONDS (never-uploaded jobs expire after it)")  # fmt: skip
-    parser.add_argument("--job-timeout", type=float, default=600, metavar="SECONDS",
-                        help="how long a client waits for one job's terminal webhook")  # fmt: skip
+    parser.add_argument("--job-timeout", type=float, default=1800, metavar="SECONDS",
+                        help="how long the drill waits for one job's terminal webhook after its upload")  # fmt: skip
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--stack-log", type=Path, help="keep the stack's stderr here (default: a temporary file)")
     parser.add_argument("--serve-stack", action="store_true", help=argparse.SUPPRESS)
@@ -496,13 +496,22 @@ def main() -> int:
             with ThreadPoolExecutor(args.concurrency) as pool:
                 list(pool.map(lambda run: run_job(state, receiver, run, args.job_timeout), runs))
             driven_s = time.monotonic() - began
-            # Never-uploaded jobs: the sweeper ends them once the window and its grace have passed.
+            # Never-uploaded jobs: the sweeper ends them once the window and its grace have passed;
+            # and every other job is given its whole --job-timeout before it counts as not finished.
             for run in runs:
-                if run.kind == "never_uploaded" and run.job_id is not None and run.created_at is not None:
+                if run.job_id is None or run.latency_s is not None or run.failures:
+                    continue
+                if run.kind == "never_uploaded" and run.created_at is not None:
                     left = run.created_at + args.upload_window + 60 - time.monotonic()
                     delivery = receiver.first_of(run.job_id, max(left, 0))
                     if delivery is not None:
                         run.latency_s = delivery.arrived - run.created_at
+                elif run.kind != "deleted" and run.uploaded_at is not None:
+                    delivery = receiver.first_of(
+                        run.job_id, max(run.uploaded_at + args.job_timeout - time.monotonic(), 0)
+                    )
+                    if delivery is not None:
+                        run.latency_s = delivery.arrived - run.uploaded_at
             wall_s = time.monotonic() - began
             time.sleep(5)  # late duplicates and late writes after DELETE would show up now
             load_after = os.getloadavg()
