@@ -95,18 +95,26 @@ def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSta
     _stop(running)
 
 
-@pytest.fixture(scope="session")
+# The stalled stack's inference deadline: SageMaker's shortest RequestTTLSeconds, the shortest timeout.
+STALLED_REQUEST_TTL_S = 60
+STALLED_INVOCATION_TIMEOUT_S = 1
+
+
+# The drills' stacks are the module's: they stop when test_faults.py is done instead of polling
+# their queues on that worker until the end of the run.
+@pytest.fixture(scope="module")
 def stalled_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
     """A stack whose endpoint stalls past the job's inference deadline: the notification never comes in time."""
     running = _start(
         tmp_path_factory.mktemp("stalled"), "--inference-delay", "75",
-        "--parameter", "InferenceRequestTtlSeconds=60", "--parameter", "InferenceInvocationTimeoutSeconds=1",
+        "--parameter", f"InferenceRequestTtlSeconds={STALLED_REQUEST_TTL_S}",
+        "--parameter", f"InferenceInvocationTimeoutSeconds={STALLED_INVOCATION_TIMEOUT_S}",
     )  # fmt: skip
     yield running
     _stop(running)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def failing_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
     """A stack whose inference endpoint fails every request (a fault drill)."""
     running = _start(tmp_path_factory.mktemp("failing"), "--inference-failure-rate", "1")

@@ -528,6 +528,26 @@ def test_stop_lets_in_flight_work_finish(
         invoke(client, aws.put_input({"mode": "echo"}), "job-late-r1")
 
 
+def test_stop_during_the_injected_delay_drops_the_request(
+    aws: Aws, model: tuple[FakeModel, str], start_emulator: EmulatorFactory
+) -> None:
+    # Given an invocation a worker has taken and is holding in the endpoint's injected delay
+    emulator = start_emulator(delay_s=60)
+    invoke(runtime_client(emulator), aws.put_input({"mode": "echo"}), "job-delayed-r1")
+    deadline = time.monotonic() + 5
+    while not emulator._queue.empty() and time.monotonic() < deadline:  # taken off the queue by the worker
+        time.sleep(0.02)
+    assert emulator._queue.empty()
+
+    # When the emulator is stopped
+    emulator.stop(timeout_s=10)
+
+    # Then it is dropped like a queued request: the model never sees it and nothing is notified
+    assert model[0].calls == []
+    aws.assert_empty(aws.success_queue)
+    aws.assert_empty(aws.error_queue)
+
+
 def test_unknown_endpoint_is_a_validation_error(aws: Aws, start_emulator: EmulatorFactory) -> None:
     # Given an emulated endpoint
     emulator = start_emulator()

@@ -114,8 +114,9 @@ class SageMakerAsyncEmulator:
     ``failure_rate`` (0..1, drawn from ``random.Random(seed)``) makes that share of invocations fail
     as a 500 from the model without calling the container; ``delay_s`` is slept before each
     container call (it occupies the worker, so queued requests wait longer; it does not count
-    against ``InvocationTimeoutSeconds``). ``clock`` measures queueing time for ``RequestTTLSeconds``
-    (tests advance it instead of waiting the 60 s minimum TTL).
+    against ``InvocationTimeoutSeconds``; ``stop()`` during it drops the request). ``clock``
+    measures queueing time for ``RequestTTLSeconds`` (tests advance it instead of waiting the 60 s
+    minimum TTL).
     """
 
     def __init__(
@@ -198,7 +199,8 @@ class SageMakerAsyncEmulator:
     def stop(self, timeout_s: float = 30.0) -> None:
         """Stop accepting, let in-flight invocations finish (up to ``timeout_s``), join the threads.
 
-        Requests still waiting in the queue are dropped (logged): no container call, no notification.
+        Requests still waiting in the queue, or in the injected delay, are dropped (logged): no
+        container call, no notification.
         Idempotent.
         """
         self._accepting = False
@@ -329,12 +331,15 @@ class SageMakerAsyncEmulator:
                 f"({request.ttl_s} s), before an instance could take it."
             )
         else:
+            # The injected delay comes before the container is called: a stop during it drops the
+            # request as it drops those still queued (no container call, no notification).
+            if self.delay_s and self._stopping.wait(self.delay_s):
+                logger.warning("dropping inference %s: the endpoint stopped during its delay", request.inference_id)
+                return
             outcome = self._invoke(request)
         self._deliver(request, outcome)
 
     def _invoke(self, request: _Request) -> _Outcome:
-        if self.delay_s:
-            self._stopping.wait(self.delay_s)
         with self._random_lock:
             injected = self.failure_rate > 0 and self._random.random() < self.failure_rate
         if injected:
