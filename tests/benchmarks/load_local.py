@@ -40,6 +40,9 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.error
+import urllib.request
+import uuid
 from collections import Counter, defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -59,6 +62,8 @@ DEFAULT_MIX: Final = "good=40,multi=15,rejected=20,never_uploaded=10,deleted=15"
 # the photo check runs minutes behind the uploads, and a job whose upload is still unchecked when
 # the window closes expires as validation_timeout; 60 (the minimum) suits small quick runs.
 DEFAULT_UPLOAD_WINDOW_S: Final = 900
+CLIENT_TIMEOUT_S: Final = 60  # a client's patience per request (API Gateway itself gives up after 30 s)
+RETRIES: Final = 5
 PREFIXES: Final = ("uploads/", "photos/", "requests/", "results/")
 EVENT_TYPES: Final = {"completed": "job.completed", "rejected": "job.rejected", "expired": "job.expired"}
 
@@ -208,6 +213,7 @@ class JobRun:
     delete_status: int | None = None
     deleted_at: float | None = None
     left_after_delete: list[str] = field(default_factory=list)
+    retries: list[str] = field(default_factory=list)  # what a client retried, and why
     latency_s: float | None = None
     final: dict[str, Any] = field(default_factory=dict)
     failures: list[str] = field(default_factory=list)
@@ -231,11 +237,58 @@ def run_job(state: dict[str, Any], receiver: Receiver, run: JobRun, wait_s: floa
     return run
 
 
+def request(state: dict[str, Any], method: str, path: str, token: str, body: Any = None,
+            headers: dict[str, str] | None = None) -> tuple[int, Any]:  # fmt: skip
+    """One API call as a client makes it (60 s timeout), with extra headers."""
+    prepared = urllib.request.Request(
+        state["api_url"] + path, data=json.dumps(body).encode() if body is not None else None, method=method,
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"} | (headers or {}),
+    )  # fmt: skip
+    try:
+        with urllib.request.urlopen(prepared, timeout=CLIENT_TIMEOUT_S) as response:
+            raw = response.read()
+            return response.status, json.loads(raw) if raw else None
+    except urllib.error.HTTPError as error:
+        raw = error.read()
+        return error.code, json.loads(raw) if raw else None
+
+
+def call(state: dict[str, Any], method: str, path: str, token: str, run: JobRun) -> tuple[int, Any]:
+    """GET or DELETE (safe to repeat): tried again after a timeout, as a client would."""
+    for attempt in range(1, RETRIES + 1):
+        try:
+            return request(state, method, path, token)
+        except (TimeoutError, urllib.error.URLError, ConnectionError):
+            if attempt == RETRIES:
+                raise
+            run.retries.append(f"{method} timed out")
+    raise AssertionError("unreachable")
+
+
+def create(state: dict[str, Any], token: str, body: dict[str, Any], key: str, run: JobRun) -> tuple[int, Any]:
+    """POST /v1/jobs with an Idempotency-Key, sent again with the same key after a timeout or a 409
+    request_in_progress (docs/API.md, "Retrying safely"): one job however many tries it takes."""
+    for attempt in range(1, RETRIES + 1):
+        try:
+            status, answer = request(state, "POST", "/v1/jobs", token, body, {"Idempotency-Key": key})
+        except (TimeoutError, urllib.error.URLError, ConnectionError):
+            if attempt == RETRIES:
+                raise
+            run.retries.append("create timed out")
+            continue
+        if status == 409 and (answer or {}).get("error", {}).get("code") == "request_in_progress" and attempt < RETRIES:
+            run.retries.append("create in progress (409)")
+            time.sleep(2)
+            continue
+        return status, answer
+    raise AssertionError("unreachable")
+
+
 def _drive(state: dict[str, Any], receiver: Receiver, run: JobRun, wait_s: float) -> None:
     token = stack.token(state, run.user)
     body = {"photo_count": max(1, len(run.photos)), "variants": 1, "webhook_url": receiver.url,
             "client_reference": f"load-{run.index}-{run.kind}"}  # fmt: skip
-    run.create_status, job = demo.api_call(state, "POST", "/v1/jobs", token, body)
+    run.create_status, job = create(state, token, body, f"load-{run.index}-{uuid.uuid4().hex}", run)
     run.created_at = time.monotonic()
     if run.create_status != 201:
         run.failures.append(f"create answered {run.create_status}: {job}")
@@ -253,12 +306,12 @@ def _drive(state: dict[str, Any], receiver: Receiver, run: JobRun, wait_s: float
         # Mid-flight: once the upload has been picked up (validating or queued), not before.
         deadline = time.monotonic() + wait_s
         while time.monotonic() < deadline:
-            _, seen = demo.api_call(state, "GET", f"/v1/jobs/{run.job_id}", token)
+            _, seen = call(state, "GET", f"/v1/jobs/{run.job_id}", token, run)
             run.status_before_delete = seen.get("status") if isinstance(seen, dict) else None
             if run.status_before_delete != "awaiting_upload":
                 break
             time.sleep(2)  # the local API runs one request at a time: polling must not crowd out the rest
-        run.delete_status, _ = demo.api_call(state, "DELETE", f"/v1/jobs/{run.job_id}", token)
+        run.delete_status, _ = call(state, "DELETE", f"/v1/jobs/{run.job_id}", token, run)
         run.deleted_at = time.monotonic()
         if run.delete_status != 204:
             run.failures.append(f"DELETE answered {run.delete_status}")
@@ -327,9 +380,9 @@ def census(state: dict[str, Any]) -> Counter[str]:
     found: Counter[str] = Counter()
     for page in _dynamodb(state).get_paginator("scan").paginate(TableName=state["table"]):
         for item in page.get("Items", []):
-            if "status" not in item:
-                continue  # an owner's quota item, not a job
-            error = (json.loads(item["doc"]["S"]).get("error") or {}).get("code")
+            if not item["job_id"]["S"].startswith("job_") or "status" not in item:
+                continue  # an owner's quota item or an Idempotency-Key record, not a job
+            error = (json.loads(item.get("doc", {}).get("S") or "{}").get("error") or {}).get("code")
             found[f"{item['status']['S']}/{error}" if error else item["status"]["S"]] += 1
     return found
 
@@ -341,7 +394,7 @@ def check(state: dict[str, Any], receiver: Receiver, runs: list[JobRun], keys: l
         if run.job_id is None:
             continue
         token = stack.token(state, run.user)
-        code, job = demo.api_call(state, "GET", f"/v1/jobs/{run.job_id}", token)
+        code, job = call(state, "GET", f"/v1/jobs/{run.job_id}", token, run)
         if code != 200:
             run.failures.append(f"GET answered {code}")
             continue
@@ -527,8 +580,11 @@ def main() -> int:
 
     report(args, runs, receiver, duplicates, start_s, driven_s, wall_s, load_before, load_after, stack_errors)
     lost = sum(n for outcome, n in table.items() if outcome.split("/")[0] not in demo.TERMINAL)
-    print(f"table: {sum(table.values())} job records: {dict(sorted(table.items()))}; not terminal (lost): {lost}")
-    return 1 if any(run.failures for run in runs) or receiver.unreadable or lost else 0
+    records = sum(table.values())
+    print(f"table: {records} job records: {dict(sorted(table.items()))}; not terminal (lost): {lost}")
+    if records != len(runs):
+        print(f"  {records} job records for {len(runs)} jobs asked for: a retried create made a second job or none")
+    return 1 if any(run.failures for run in runs) or receiver.unreadable or lost or records != len(runs) else 0
 
 
 def _progress(runs: list[JobRun], receiver: Receiver, began: float) -> None:
@@ -571,6 +627,8 @@ def report(
         print(f"\nupload -> terminal webhook, good + multi + rejected ({len(pipeline)} jobs): "
               f"p50 {percentile(pipeline, 0.5):.1f} s, p95 {percentile(pipeline, 0.95):.1f} s, "
               f"max {max(pipeline):.1f} s, mean {statistics.fmean(pipeline):.1f} s")  # fmt: skip
+    retried = Counter(reason for r in runs for reason in r.retries)
+    print(f"client retries: {dict(retried) or 'none'} (over {sum(bool(r.retries) for r in runs)} jobs)")
     before_delete = Counter(r.status_before_delete for r in runs if r.kind == "deleted")
     print(f"deleted jobs' status just before DELETE: {dict(before_delete)}")
     total = len(receiver.deliveries)
