@@ -23,6 +23,7 @@ from headshot_inference.backends import (
 from headshot_inference.backends.diffusion import DiffusionBackend
 from headshot_inference.content_credentials import ContentCredentials
 from headshot_inference.metadata import read_xmp
+from headshot_inference.regenerate import Budget
 from headshot_inference.render import render
 from infra.local.c2pa_test_chain import generate_test_chain
 from tests.container.test_diffusion import build_tiny_model_dir
@@ -39,8 +40,12 @@ def test_diffusion_outputs_name_generated_media_and_the_recipe_hash(tmp_path: Pa
     trusting: Any = c2pa.Context.from_dict(
         {"verify": {"verify_trust": True}, "trust": {"trust_anchors": chain.root_pem}}
     )
-    # When render() makes and signs its outputs
-    result = render([astronaut], ["studio_gray"], 1, 7, backend, credentials=ContentCredentials(chain.material))
+    # When render() makes and signs its outputs (the first draw: redraws are signed the same way,
+    # and each one is another tiny-model generation; test_render_regenerate.py covers them)
+    result = render(
+        [astronaut], ["studio_gray"], 1, 7, backend,
+        credentials=ContentCredentials(chain.material), regenerations=Budget(0, 0),
+    )  # fmt: skip
     # Then each one's claim says generated media, the diffusion backend and recipe.json's hash
     recipe = "sha256:" + hashlib.sha256((tmp_path / "recipe.json").read_bytes()).hexdigest()
     assert result.images

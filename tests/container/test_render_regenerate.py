@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from headshot.checks import PhotoChecker
-from headshot_inference.backends import GeneratedImage, SourcePhoto, image_seed
+from headshot_inference.backends import GeneratedImage, SourcePhoto, image_seed, plan
 from headshot_inference.backends.studio import StudioBackend
 from headshot_inference.regenerate import Budget, retry_seed
 from headshot_inference.render import render
@@ -31,6 +31,7 @@ class FlakyBackend:
         self.blank = blank or set()
         self.always = always
         self.calls: list[tuple[tuple[str, ...], int, int]] = []
+        self._template: GeneratedImage | None = None
 
     def load(self) -> None:
         pass
@@ -39,10 +40,20 @@ class FlakyBackend:
         self, photos: Sequence[SourcePhoto], styles: Sequence[str], variants: int, seed: int
     ) -> list[GeneratedImage]:
         self.calls.append((tuple(styles), variants, seed))
+        if self.always:
+            # Every output is blank whatever the studio draws: one real draw gives the fields
+            # (source, notes, source type) the studio backend fills in, the rest are its blanks.
+            if self._template is None:
+                self._template = self.studio.generate(photos, styles[:1], 1, seed)[0]
+            blank = dataclasses.replace(self._template, image=np.full_like(self._template.image, 128))
+            return [
+                dataclasses.replace(blank, style=item.style, variant=item.variant, seed=item.seed)
+                for item in plan(len(photos), styles, variants, seed)
+            ]
         images = self.studio.generate(photos, styles, variants, seed)
         return [
             dataclasses.replace(image, image=np.full_like(image.image, 128))
-            if self.always or (seed, image.variant) in self.blank
+            if (seed, image.variant) in self.blank
             else image
             for image in images
         ]
