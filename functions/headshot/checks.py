@@ -68,7 +68,7 @@ class PhotoChecker:
         settings = get_settings()
         self.limits = limits or settings.photo_limits
         self.analyzer = analyzer or FaceAnalyzer(
-            load_models(settings.dlib_model_dir),
+            load_models(settings.dlib_model_dir, settings.face_encoder),
             # Their folder is headshot.mediapipe_models.default_model_dir (the setting, else bundled):
             # one cached instance per process whoever asks.
             load_mesh_model(),

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import importlib.util
 import math
-import os
 import time
 from dataclasses import dataclass, replace
 from functools import lru_cache
@@ -31,7 +30,7 @@ from PIL import Image
 from headshot.blazeface import FaceDetector
 from headshot.color import ita_degrees, luma, srgb_to_lab
 from headshot.mesh import FaceMesh, FaceMeshModel
-from headshot.settings import ConfigurationError
+from headshot.settings import FACE_ENCODERS, ConfigurationError
 
 LANDMARKS_MODEL: Final = "shape_predictor_5_face_landmarks.dat"
 EMBEDDING_MODEL: Final = "dlib_face_recognition_resnet_model_v1.dat"
@@ -62,9 +61,6 @@ SENTINEL_MATCH_IOU: Final = 0.3
 NOSE_DROP: Final = 0.76
 NOSE_DEPTH: Final = 0.45
 EMBEDDING_CHIP_PX: Final = 150
-# Which runs the embedding network: "torch" where it is importable, else "dlib" ("auto").
-ENCODER_ENV: Final = "HEADSHOT_FACE_ENCODER"
-ENCODERS: Final = ("auto", "dlib", "torch")
 SHARPNESS_SIDE_PX: Final = 64
 
 
@@ -91,13 +87,13 @@ class FaceModels:
 
     @classmethod
     def load(cls, model_dir: Path, encoder: str = "auto") -> FaceModels:
-        """encoder: what runs the embedding network (ENCODERS; "auto": torch if installed)."""
+        """encoder: what runs the embedding network (FACE_ENCODERS; "auto": torch if installed)."""
         started = time.perf_counter()
         missing = [name for name in sorted(ALLOWED_MODEL_FILES) if not (model_dir / name).is_file()]
         if missing:
             raise ConfigurationError(f"dlib model files missing in {model_dir}: {', '.join(missing)}")
-        if encoder not in ENCODERS:
-            raise ConfigurationError(f"face encoder {encoder!r} is not one of {', '.join(ENCODERS)}")
+        if encoder not in FACE_ENCODERS:
+            raise ConfigurationError(f"face encoder {encoder!r} is not one of {', '.join(FACE_ENCODERS)}")
         if encoder == "torch" or (encoder == "auto" and importlib.util.find_spec("torch") is not None):
             from headshot.embedding import TorchFaceEncoder
 
@@ -113,13 +109,12 @@ class FaceModels:
 
 
 @lru_cache(maxsize=4)
-def load_models(model_dir: Path | None = None, encoder: str | None = None) -> FaceModels:
+def load_models(model_dir: Path | None = None, encoder: str = "auto") -> FaceModels:
     """Models load once per process (per folder and encoder) and are shared by every check.
 
-    encoder: ENCODERS; None reads HEADSHOT_FACE_ENCODER (default "auto").
+    encoder: FACE_ENCODERS (the setting HEADSHOT_FACE_ENCODER, headshot.settings).
     """
-    chosen = encoder or os.environ.get(ENCODER_ENV) or "auto"
-    return FaceModels.load(model_dir or default_model_dir(), chosen)
+    return FaceModels.load(model_dir or default_model_dir(), encoder)
 
 
 @dataclass(frozen=True, slots=True)

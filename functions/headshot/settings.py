@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Final
 
 from headshot.hostnames import parse_allowed_hosts
 
@@ -60,6 +61,9 @@ class PhotoLimits:
         )
 
 
+FACE_ENCODERS: Final = ("auto", "dlib", "torch")
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     photo_limits: PhotoLimits
@@ -67,6 +71,9 @@ class Settings:
     dlib_model_dir: Path | None
     # Folder holding MediaPipe's .tflite files; None means the bundled folder (headshot.mediapipe_models).
     mediapipe_model_dir: Path | None
+    # What runs the identity embedding network (FACE_ENCODERS; "auto": torch where it is installed,
+    # i.e. in the inference container, else dlib, as in the validator Lambda). Same numbers either way.
+    face_encoder: str = "auto"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -76,10 +83,14 @@ class Settings:
         mediapipe_dir = env.get("HEADSHOT_MEDIAPIPE_MODEL_DIR") or None
         if mediapipe_dir is not None and not Path(mediapipe_dir).is_dir():
             raise ConfigurationError(f"HEADSHOT_MEDIAPIPE_MODEL_DIR={mediapipe_dir!r} is not a directory")
+        encoder = env.get("HEADSHOT_FACE_ENCODER") or "auto"
+        if encoder not in FACE_ENCODERS:
+            raise ConfigurationError(f"HEADSHOT_FACE_ENCODER={encoder!r} is not one of {', '.join(FACE_ENCODERS)}")
         return cls(
             photo_limits=PhotoLimits.from_env(env),
             dlib_model_dir=Path(model_dir) if model_dir else None,
             mediapipe_model_dir=Path(mediapipe_dir) if mediapipe_dir else None,
+            face_encoder=encoder,
         )
 
 

@@ -12,7 +12,7 @@ from PIL import Image
 from headshot import faces
 from headshot.embedding import TorchFaceEncoder, read_weights
 from headshot.faces import EMBEDDING_MODEL, LANDMARKS_MODEL, FaceModels, default_model_dir
-from headshot.settings import ConfigurationError
+from headshot.settings import ConfigurationError, Settings
 from tests.support import images
 
 pytest.importorskip("torch")  # the inference container has it; the validator Lambda does not
@@ -89,10 +89,9 @@ def test_the_encoder_can_be_chosen() -> None:
         FaceModels.load(default_model_dir(), "onnx")
 
 
-def test_the_environment_chooses_the_encoder(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(faces.ENCODER_ENV, "dlib")
-    faces.load_models.cache_clear()
-    try:
-        assert not isinstance(faces.load_models().encoder, TorchFaceEncoder)
-    finally:
-        faces.load_models.cache_clear()
+def test_the_setting_chooses_the_encoder() -> None:
+    assert Settings.from_env({"HEADSHOT_FACE_ENCODER": "dlib"}).face_encoder == "dlib"
+    assert Settings.from_env({}).face_encoder == "auto"
+    with pytest.raises(ConfigurationError, match="HEADSHOT_FACE_ENCODER"):
+        Settings.from_env({"HEADSHOT_FACE_ENCODER": "onnx"})
+    assert not isinstance(faces.load_models(None, "dlib").encoder, TorchFaceEncoder)
