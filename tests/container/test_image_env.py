@@ -263,6 +263,8 @@ def served(
         "HEADSHOT_BIND_HOST": "127.0.0.1",
         # Random weights draw no face: every output is refused by fidelity, the manifest still comes back
         "HEADSHOT_MIN_IMAGES_KEPT": "0",
+        # and would be on every redraw too: the first draw only (test_render_regenerate.py covers redraws)
+        "HEADSHOT_MAX_REGENERATIONS": "0",
         "HEADSHOT_UNSIGNED_OUTPUTS": "true",  # this test is about the image's packages, not signing
         "OMP_NUM_THREADS": "1",
         "AWS_ENDPOINT_URL": moto_endpoint,
