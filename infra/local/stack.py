@@ -126,6 +126,9 @@ class LocalStack:
         started = time.monotonic()
         from moto.server import ThreadedMotoServer
 
+        from infra.local.moto_strict import serialise_dynamodb
+
+        serialise_dynamodb()  # conditional writes as atomic as DynamoDB's
         moto = ThreadedMotoServer(ip_address="127.0.0.1", port=free_port(), verbose=False)
         moto.start()
         self._stoppers.append(moto.stop)
