@@ -174,7 +174,8 @@ class TorchFaceEncoder:
             raise ValueError(f"expected a {CHIP_PX} x {CHIP_PX} RGB uint8 chip, got {chip.shape} {chip.dtype}")
         torch = self._torch
         with torch.inference_mode():
-            pixels = torch.from_numpy(np.ascontiguousarray(chip)).permute(2, 0, 1)[None].float()
+            # A float32 copy: the chip may be read-only (torch warns on those), and the values are exact.
+            pixels = torch.from_numpy(np.array(chip, dtype=np.float32)).permute(2, 0, 1)[None]
             # dlib's input_rgb_image_sized: (value - mean) / 256 per channel.
             x = (pixels - self._mean) / 256.0
             x = torch.nn.functional.max_pool2d(self._layer(x, 0, relu=True), 3, 2)
