@@ -220,30 +220,47 @@ def _skin_edges(
 
 def _clothes_zone(shape: tuple[int, ...], eyes: tuple[float, float], eye_distance: float) -> np.ndarray:
     """0-1: where the person's outline is clothes, not hair (below the face, and beside it below the mouth)."""
-    ys, xs = np.mgrid[0 : shape[0], 0 : shape[1]].astype(np.float32)
-    down = (ys - eyes[1]) / eye_distance
-    out = np.abs(xs - eyes[0]) / eye_distance
-    ramp = CLOTHES_RAMP
+    down = (np.arange(shape[0], dtype=np.float32) - eyes[1]) / eye_distance
+    out = np.abs(np.arange(shape[1], dtype=np.float32) - eyes[0]) / eye_distance
 
     def rise(value: np.ndarray, start: float) -> np.ndarray:
-        return np.clip((value - start) / ramp, 0.0, 1.0)
+        return np.clip((value - start) / CLOTHES_RAMP, 0.0, 1.0)
 
-    zone: np.ndarray = np.maximum(rise(down, CLOTHES_FROM), rise(down, CLOTHES_BESIDE_FROM) * rise(out, CLOTHES_BESIDE))
+    below, beside = rise(down, CLOTHES_FROM)[:, None], rise(down, CLOTHES_BESIDE_FROM)[:, None]
+    zone: np.ndarray = np.maximum(below, beside * rise(out, CLOTHES_BESIDE)[None, :])
     return zone.astype(np.float32)
 
 
 def _clothes_path(solid: np.ndarray, clothes: np.ndarray, eye_distance: float) -> np.ndarray:
-    """The solid person where the outline is clothes: opened, and only the person's main region."""
-    radius = max(1, round(CLOTHES_OPEN * eye_distance))
-    opened = cv2.morphologyEx(solid.astype(np.uint8), cv2.MORPH_OPEN, filters.disc(radius)) > 0
-    path: np.ndarray = np.where(clothes > 0, opened, solid)
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(path.astype(np.uint8), connectivity=8)
-    if count <= 2:
-        return path
-    main = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
-    # Islands cut off within the clothes zone go; outside it nothing changes.
-    keep: np.ndarray = (labels == main) | (path & (clothes <= 0))
-    return keep
+    """The solid person where the outline is clothes: opened, and only the person's main region.
+
+    Only the rows the zone reaches (and a margin) are worked on. The opening runs at half size
+    (a 0.1 d disc is large); the full-size outline is kept wherever it lies within a pixel
+    of the opened shape, so only what sticks out goes.
+    """
+    rows = np.flatnonzero(clothes.max(axis=1) > 0)
+    if len(rows) == 0:
+        return solid
+    top = max(0, int(rows[0]) - round(2 * CLOTHES_OPEN * eye_distance))
+    part, zone = solid[top:], clothes[top:] > 0
+    half = (part.shape[1] // 2, max(1, part.shape[0] // 2))
+    small = cv2.resize(part.astype(np.float32), half, interpolation=cv2.INTER_AREA) > 0.5
+    radius = max(1, round(CLOTHES_OPEN * eye_distance / 2))
+    opened_small = cv2.morphologyEx(small.astype(np.uint8), cv2.MORPH_OPEN, filters.disc(radius))
+    opened = cv2.resize(opened_small, (part.shape[1], part.shape[0]), interpolation=cv2.INTER_NEAREST)
+    near = cv2.dilate(opened, filters.disc(1)) > 0
+    kept = np.where(zone, part & near, part)
+    # Islands the opening cut off within the zone go: what is neither the largest region nor
+    # reaches the rows above (hair, the head) nor lies outside the zone.
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(kept.astype(np.uint8), connectivity=8)
+    if count > 2:
+        largest = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+        above = np.unique(labels[0][labels[0] > 0])
+        island = kept & zone & ~np.isin(labels, [largest, *above.tolist()])
+        kept = kept & ~island
+    path = solid.copy()
+    path[top:] = kept
+    return path
 
 
 def _cheek_colour(guide_small: np.ndarray, eyes: tuple[float, float], eye_distance: float) -> np.ndarray:
