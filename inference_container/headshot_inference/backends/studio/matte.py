@@ -53,8 +53,9 @@ SKIN_COLOUR_SIGMA: Final = 0.06
 # flag, obama3's room) projects to partial alpha 4-8 px wide there: a grey smear on the new
 # backdrop. Clothes are cut like a pen path instead, CLOTHES_FEATHER px soft. Hair hangs
 # lower beside the face than the face ends (alex's curls: ~1.7 d below the eye line, ~1.8 d
-# out), so the zone beside starts below that; obama2's shoulders rise to ~2.0 d at the frame
-# edge. Hair longer than that is cut crisp there too (no such photo in the shared set).
+# out), so the zone beside starts below that; a shoulder raised above it stays a hair edge
+# (obama2's right shoulder, ~1.5 d at the frame edge). Hair longer than 1.9 d is cut crisp
+# there (no such photo in the shared set).
 CLOTHES_BESIDE_FROM: Final = 1.9
 CLOTHES_BESIDE: Final = 1.0
 CLOTHES_FROM: Final = 2.2
@@ -219,7 +220,7 @@ def _skin_edges(
 
 
 def _clothes_zone(shape: tuple[int, ...], eyes: tuple[float, float], eye_distance: float) -> np.ndarray:
-    """0-1: where the person's outline is clothes, not hair (below the face, and beside it below the mouth)."""
+    """0-1: where the person's outline is clothes, not hair (below the face, and beside it below the hair)."""
     down = (np.arange(shape[0], dtype=np.float32) - eyes[1]) / eye_distance
     out = np.abs(np.arange(shape[1], dtype=np.float32) - eyes[0]) / eye_distance
 
