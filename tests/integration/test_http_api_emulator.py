@@ -544,18 +544,20 @@ def test_the_real_api_gets_bodies_and_unknown_routes_like_on_aws(
     assert functions.invocations == ["POST /v1/jobs"]
 
 
+def valid(schema: str, body: Any) -> None:
+    """`body` matches docs/openapi.yaml's components/schemas/`schema` (raises otherwise)."""
+    import jsonschema
+
+    document = yaml.safe_load((REPO / "docs" / "openapi.yaml").read_text(encoding="utf-8"))
+    ref = {"$ref": f"#/components/schemas/{schema}", "components": document["components"]}
+    jsonschema.Draft202012Validator(ref).validate(body)
+
+
 def test_the_real_api_lists_and_cancels_jobs_over_http(
     real_api: tuple[HttpApiEmulator, RealFunctions], jwt: LocalJwt
 ) -> None:
-    import jsonschema
-
     emulator, _ = real_api
     token = jwt.token("user-alice")
-    document = yaml.safe_load((REPO / "docs" / "openapi.yaml").read_text(encoding="utf-8"))
-
-    def valid(schema: str, body: Any) -> None:
-        ref = {"$ref": f"#/components/schemas/{schema}", "components": document["components"]}
-        jsonschema.Draft202012Validator(ref).validate(body)
 
     # Given two jobs of alice's, created over HTTP
     ids = [call(emulator.url, "POST", "/v1/jobs", token=token, body={}).json()["job_id"] for _ in range(2)]
@@ -578,15 +580,8 @@ def test_the_real_api_lists_and_cancels_jobs_over_http(
 def test_the_real_api_honours_idempotency_keys_and_erases_a_user_over_http(
     real_api: tuple[HttpApiEmulator, RealFunctions], jwt: LocalJwt
 ) -> None:
-    import jsonschema
-
     emulator, _ = real_api
     token = jwt.token("user-alice")
-    document = yaml.safe_load((REPO / "docs" / "openapi.yaml").read_text(encoding="utf-8"))
-
-    def valid(schema: str, body: Any) -> None:
-        ref = {"$ref": f"#/components/schemas/{schema}", "components": document["components"]}
-        jsonschema.Draft202012Validator(ref).validate(body)
 
     # Given a create sent twice with one Idempotency-Key, as a client retrying after a timeout does
     keyed = {"Idempotency-Key": "3f0c9a52-1b7e-4c1e-9a55-0d6f3c2b8e11"}
