@@ -7,13 +7,13 @@ Dockerfile copies. The real entry point (`python -m headshot_inference.serve ser
 starts the diffusion backend on tiny random-weight models laid out as docs/DIFFUSION.md
 documents, answers /ping and renders one invocation against moto S3.
 
-The virtualenv is cached in build/image-venv-<hash of the requirements and the torch pin>;
-the package is reinstalled on every run, so the test always sees the current sources.
+The virtualenv is a one-time build (infra/build/image_env.py), cached in
+build/image-venv-<hash of the requirements, the torch pin and the Python version>; the package is
+reinstalled into it on every run, so the test always sees the current sources.
 """
 
 from __future__ import annotations
 
-import hashlib
 import http.client
 import importlib.util
 import json
@@ -23,7 +23,6 @@ import re
 import shutil
 import signal
 import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -34,26 +33,20 @@ from typing import Any, Final
 import boto3
 import pytest
 
+from infra.build import image_env
 from tests.container.conftest import REGION
 
 pytestmark = [pytest.mark.container, pytest.mark.slow]
 
 ROOT: Final = Path(__file__).resolve().parents[2]
 DOCKERFILE: Final = ROOT / "inference_container" / "Dockerfile"
-REQUIREMENTS: Final = ROOT / "inference_container" / "requirements.txt"
+REQUIREMENTS: Final = image_env.REQUIREMENTS
 MEDIAPIPE_MODELS: Final = ROOT / "functions" / "models" / "mediapipe"
 # The only dlib model files the image may hold (never the 68-point landmark model).
 DLIB_FILES: Final = ("shape_predictor_5_face_landmarks.dat", "dlib_face_recognition_resnet_model_v1.dat")
 # What the base image brings and the lock leaves out: torch and what only torch needs.
 TORCH_SIDE: Final = frozenset({"torch", "jinja2", "markupsafe", "networkx", "sympy", "mpmath", "setuptools", "pip"})
 START_TIMEOUT_S: Final = 600.0
-
-
-def torch_pin() -> str:
-    """The CPU torch the test machines use (the Makefile's TORCH), standing in for the base's CUDA build."""
-    found = re.search(r"^TORCH \?= (\S+)$", (ROOT / "Makefile").read_text(), flags=re.MULTILINE)
-    assert found, "Makefile: TORCH ?= torch==<version> not found"
-    return found.group(1)
 
 
 def locked() -> dict[str, str]:
@@ -79,26 +72,10 @@ def run(args: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
     return result
 
 
-def build_venv(target: Path) -> None:
-    """A new virtualenv with CPU torch and then the image's requirements, and nothing else."""
-    partial = target.with_name(f"{target.name}.partial-{os.getpid()}")
-    shutil.rmtree(partial, ignore_errors=True)
-    run([sys.executable, "-m", "venv", str(partial)])
-    python = str(partial / "bin" / "python")
-    # torch first, as the base image has it: the requirements' torch>=2.6 needs are then met.
-    run([python, "-m", "pip", "install", "-q", torch_pin()])
-    run([python, "-m", "pip", "install", "-q", "-r", str(REQUIREMENTS)])
-    partial.rename(target)  # the script shebangs keep the partial path: always call `python -m pip`
-
-
 @pytest.fixture(scope="module")
 def image_python() -> Path:
-    key = hashlib.sha256(REQUIREMENTS.read_bytes() + torch_pin().encode() + sys.version.encode()).hexdigest()[:16]
-    target = ROOT / "build" / f"image-venv-{key}"
-    if not (target / "bin" / "python").is_file():
-        target.parent.mkdir(exist_ok=True)
-        build_venv(target)
-    return target / "bin" / "python"
+    # `make test` builds it before pytest (infra/build/image_env.py); a bare pytest builds it here.
+    return image_env.ensure()
 
 
 def runtime_copies() -> list[str]:
