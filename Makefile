@@ -13,7 +13,7 @@ CHECKOV_VERSION := 3.3.30
 # never pulls a CUDA build (several GB) onto a test machine.
 TORCH ?= torch==2.13.0
 
-.PHONY: venv image-env demo test test-fast lint bench load calibrate build clean
+.PHONY: venv image-env lambda-deps demo test test-fast lint bench load calibrate build clean
 
 $(DEV_STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "Python 3.11+ is required (none found on PATH)"; exit 1; }
@@ -41,6 +41,12 @@ venv: $(DEV_STAMP) $(MODELS_STAMP) $(TOOLS_STAMP)
 image-env: $(DEV_STAMP)
 	@$(BIN)/python -m infra.build.image_env >/dev/null
 
+# The Lambda artefacts' python3.12 wheels (build/lambda-deps, per requirements hash): the networked,
+# one-time part of `make build`; tests/infra/test_artifacts.py then builds from this cache offline.
+lambda-deps: $(DEV_STAMP)
+	@start=$$(date +%s); $(BIN)/python -m infra.build.lambdas --deps-only && \
+	echo "lambda wheel cache: ready in $$(( $$(date +%s) - start )) s (build/lambda-deps)" >&2
+
 ## make demo: one job end to end on the local stack (PHOTOS="a.jpg b.jpg" to use your own)
 demo: $(DEV_STAMP) $(MODELS_STAMP)
 	$(BIN)/headshot demo $(PHOTOS)
@@ -61,7 +67,7 @@ FAST_TESTS := tests/unit/usecases tests/unit/test_contract.py tests/unit/test_ap
 	tests/unit/test_jobs.py tests/unit/test_policy.py tests/unit/test_color.py
 
 ## make test: the whole suite in parallel (unit, integration, container, infra; ruff and mypy run as tests too)
-test: $(DEV_STAMP) $(MODELS_STAMP) $(TOOLS_STAMP) image-env
+test: $(DEV_STAMP) $(MODELS_STAMP) $(TOOLS_STAMP) image-env lambda-deps
 	@$(BIN)/python -m pytest $(XDIST); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: treating as a failure"; fi; exit $$rc
 

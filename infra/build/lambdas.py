@@ -137,9 +137,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument("--cache", type=Path, default=REPO_ROOT / "build" / "lambda-deps")
     parser.add_argument("--function", action="append", dest="functions", metavar="LOGICAL_ID")
+    parser.add_argument(
+        "--deps-only", action="store_true", help="only fill the wheel cache: the one-time, networked part of a build"
+    )
     args = parser.parse_args(argv)
     template = load_template(TEMPLATE)
     specs = [s for s in functions_in(template) if not args.functions or s.logical_id in args.functions]
+    if args.deps_only:
+        for requirements in sorted({spec.requirements for spec in specs}):
+            install_requirements(requirements, args.cache)
+        return 0
     args.out.mkdir(parents=True, exist_ok=True)
     report = {}
     for spec in specs:

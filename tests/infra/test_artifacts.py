@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import json
 import os
@@ -88,6 +89,20 @@ def test_artefacts_fit_lambda_and_report_their_size(built: Path, capsys: pytest.
         print("\nLambda artefacts (unzipped MB): " + ", ".join(f"{k} {v / 2**20:.1f}" for k, v in sizes.items()))
     assert all(size < LAMBDA_UNZIPPED_LIMIT for size in sizes.values()), sizes
     assert sizes["OnUploadFunction"] <= VALIDATOR_AIM, sizes
+
+
+def test_deps_only_fills_the_wheel_cache_and_builds_no_artefact(built: Path, tmp_path: Path) -> None:
+    # Given the wheel cache the build used (`make test` fills it first with --deps-only)
+    out = tmp_path / "out"
+    # When only the dependencies are asked for
+    code = main(["--deps-only", "--out", str(out), "--cache", str(WHEEL_CACHE)])
+    # Then every distinct requirements file has its finished cache entry, and no artefact is written
+    assert code == 0
+    assert not out.exists()
+    entries = {p.name for p in WHEEL_CACHE.iterdir() if (p / ".complete").is_file()}
+    template = load_template(REPO_ROOT / "template.yaml")
+    digests = {hashlib.sha256(s.requirements.read_bytes()).hexdigest()[:16] for s in functions_in(template)}
+    assert digests <= entries
 
 
 def test_artefacts_hold_their_handler_and_only_what_they_need(built: Path) -> None:
