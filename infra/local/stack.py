@@ -244,18 +244,19 @@ class LocalStack:
         base_env: dict[str, str],
     ) -> dict[str, Any]:  # fmt: skip
         from infra.local.apigw import routes_from_template
-        from infra.local.workers import FunctionWorker, Schedule, SqsEventSource
+        from infra.local.workers import FunctionWorker, Schedule, SqsEventSource, stop_together
 
         workers: dict[str, FunctionWorker] = {}
         specs = functions(template, resolver)
         behind_api = {route.function for route in routes_from_template(template)}
+        # One stopper for all of them, registered first: it stops whatever was started, side by side.
+        self._stoppers.append(lambda: stop_together([worker.stop for worker in workers.values()]))
         for spec in specs:
             environment = spec.environment | base_env | self.options.function_overrides
             concurrency = local_concurrency(spec, self.options.concurrency_cap, spec.logical_id in behind_api)
             worker = FunctionWorker(spec, environment, concurrency)
-            worker.start()
             workers[spec.logical_id] = worker
-            self._stoppers.append(worker.stop)
+            worker.start()
         for worker in workers.values():
             worker.wait_ready()
         for spec in specs:

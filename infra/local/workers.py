@@ -127,6 +127,15 @@ class _Instance:
         self._connection.close()
 
 
+def stop_together(stops: list[Any]) -> None:
+    """Run these stop calls side by side: each waits for a process to exit (~0.2 s each, more on a busy host)."""
+    threads = [threading.Thread(target=stop, name="stop", daemon=True) for stop in stops]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+
 class FunctionWorker:
     """A function's execution environments, supervised as Lambda supervises them.
 
@@ -186,8 +195,7 @@ class FunctionWorker:
             self._stopped = True
             instances, self._idle = list(self._all), []
             self._all.clear()
-        for instance in instances:
-            instance.stop()
+        stop_together([instance.stop for instance in instances])
 
     def _take(self) -> _Instance:
         with self._lock:
