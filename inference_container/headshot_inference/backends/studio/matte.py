@@ -47,6 +47,20 @@ SKIN_FEATHER: Final = 1.6
 SKIN_PULL: Final = 0.035
 SKIN_INTERIOR: Final = 0.07
 SKIN_COLOUR_SIGMA: Final = 0.06
+# Back light along a skin outline (a "light wrap": obama3's neck below the ear, a blown line
+# L* ~80 and nearly grey beside skin at ~53, ~8 photo px wide, wider than SKIN_PULL once
+# upscaled): within WRAP_DEPTH eye distances of a skin outline, thin lines (an opening of WRAP_THICK
+# removes them) lighter than the cheeks by WRAP_LIGHTER (L*) and with under WRAP_GREYER of their
+# chroma take the nearby skin's colour entirely. The person keeps its outline.
+WRAP_DEPTH: Final = 0.08
+WRAP_THICK: Final = 0.05
+# From this far below the eye line down (white or grey hair at the temples, at eye level, is
+# as light and grey as the line: biden), and only lines this long (eye distances).
+WRAP_FROM: Final = 0.25
+WRAP_MIN_LENGTH: Final = 0.2
+WRAP_LIGHTER: Final = 10.0
+WRAP_GREYER: Final = 0.65
+WRAP_DETAIL: Final = 6.0  # RGB levels of fine texture kept over it (skin pores; the line's edges are ~50)
 # Clothes edges (shoulders, collars), in eye distances from the eye line and the eye midpoint:
 # below CLOTHES_BESIDE_FROM beside the face (farther than CLOTHES_BESIDE out) and below
 # CLOTHES_FROM everywhere, ramped over CLOTHES_RAMP. A suit against a busy backdrop (obama2's
@@ -216,7 +230,63 @@ def _skin_edges(
     # Only around the outline: deep inside the person nothing changes.
     weight *= (depth < SKIN_PULL * eye_distance + SKIN_CHOKE + 2).astype(np.float32)
     w = weight[..., None]
-    return alpha * (1 - weight) + skin_alpha * weight, fg * (1 - w) + skin_fg * w
+    fg = fg * (1 - w) + skin_fg * w
+    # 5. back light along the skin's outline takes the nearby skin's colour; only the skin's fine
+    #    texture is kept over it, not the line's own edges. The outline itself stays.
+    near_skin_edge = cv2.dilate(weight_small, filters.disc(max(1, round(WRAP_DEPTH * d_half)))) > 0.5
+    near_skin_edge &= (np.arange(height) * 2 >= eyes[1] + WRAP_FROM * eye_distance)[:, None]
+    wrap, fill = _light_wrap(guide_small, cheek, opened, near_skin_edge, eye_distance, size)
+    if wrap.any():
+        texture = np.clip(detail, -WRAP_DETAIL, WRAP_DETAIL)
+        fg = fg * (1 - wrap[..., None]) + np.clip(fill + texture, 0, 255) * wrap[..., None]
+    return alpha * (1 - weight) + skin_alpha * weight, fg
+
+
+def _light_wrap(
+    guide_small: np.ndarray,
+    cheek: np.ndarray,
+    opened: np.ndarray,
+    near_skin_edge: np.ndarray,
+    eye_distance: float,
+    size: tuple[int, int],
+) -> tuple[np.ndarray, np.ndarray]:
+    """(0-1 weight, the skin's colour to put there) at output size: the back-lit line along
+    the skin's outline (see WRAP_DEPTH). `cheek` is the face's lit skin (RGB); `near_skin_edge`
+    (half size, bool) where the outline is skin's.
+
+    The reference is the cheeks, not the colour just inside the edge: on a narrow neck that is
+    itself greyed by the line. Only thin lines count: what survives an opening of WRAP_THICK is
+    a collar or a shirt. The colour put there is the nearby skin's, the line left out."""
+    d_half = eye_distance / 2
+    empty = np.zeros((size[1], size[0]), np.float32)
+    # Depth by distance transform: a blurred step's level says depth only within ~1 sigma of it.
+    depth_small = cv2.distanceTransform(opened.astype(np.uint8), cv2.DIST_L2, 3)  # half-size px inside
+    band = (depth_small > 0) & (depth_small < WRAP_DEPTH * d_half) & near_skin_edge
+    if not band.any():
+        return empty, np.zeros((*empty.shape, 3), np.float32)
+    pixel, reference = filters.lab(guide_small), filters.lab(cheek[None, None])[0, 0]
+    chroma = np.hypot(pixel[..., 1], pixel[..., 2])
+    bright = band & (pixel[..., 0] > reference[0] + WRAP_LIGHTER)
+    bright &= chroma < WRAP_GREYER * float(np.hypot(reference[1], reference[2]))
+    thick = cv2.morphologyEx(bright.astype(np.uint8), cv2.MORPH_OPEN, filters.disc(max(1, round(WRAP_THICK * d_half))))
+    wrap = bright & (thick == 0)
+    skin = (opened > 0) & ~wrap & (np.sqrt(((pixel - reference) ** 2).sum(-1)) < SKIN_DELTA)
+    wrap &= cv2.dilate(skin.astype(np.uint8), filters.disc(max(1, round(WRAP_DEPTH * d_half)))) > 0
+    # Lines, not specks: the tip of a collar where it meets the neck, or a tuft, is short.
+    _, labels, stats, _ = cv2.connectedComponentsWithStats(wrap.astype(np.uint8), connectivity=8)
+    extent = np.maximum(stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT])
+    long_enough = extent >= WRAP_MIN_LENGTH * d_half
+    long_enough[0] = False
+    wrap = long_enough[labels]
+    if not wrap.any():
+        return empty, np.zeros((*empty.shape, 3), np.float32)
+    # Grown a half-size pixel: the line's edge pixels, averaged with the skin beside them, are lit too.
+    grown = cv2.dilate(wrap.astype(np.uint8), filters.disc(1)) & band
+    soft = cv2.GaussianBlur(grown.astype(np.float32), (0, 0), 0.7)
+    weight: np.ndarray = cv2.resize(np.clip(soft * 2, 0.0, 1.0), size, interpolation=cv2.INTER_LINEAR)
+    fill_small = filters.normalised_blur(guide_small, skin.astype(np.float32), SKIN_COLOUR_SIGMA * d_half)
+    fill: np.ndarray = cv2.resize(fill_small, size, interpolation=cv2.INTER_LINEAR)
+    return weight, fill
 
 
 def _clothes_zone(shape: tuple[int, ...], eyes: tuple[float, float], eye_distance: float) -> np.ndarray:

@@ -1,0 +1,76 @@
+"""The studio matte on a drawn person: what the skin edges do, pixel by pixel (no models, no photos)."""
+
+from __future__ import annotations
+
+from typing import Final
+
+import cv2
+import numpy as np
+import pytest
+
+from headshot.color import delta_e_2000
+from headshot_inference.backends.studio import matte
+
+pytestmark = pytest.mark.container
+
+SIDE: Final = 1024
+EYE_DISTANCE: Final = 250.0
+EYES: Final = (512.0, 300.0)
+SKIN: Final = (150, 100, 80)
+BACKDROP: Final = (40, 70, 160)  # a blue room: neither light nor grey
+WRAP: Final = (205, 200, 198)  # a blown, nearly grey line of back light
+WRAP_WIDTH: Final = 14  # px: obama3's neck line, ~8 photo px at its 1.6x upscale
+WRAP_ROWS: Final = slice(620, 820)
+
+
+def lab(rgb: np.ndarray) -> np.ndarray:
+    converted: np.ndarray = cv2.cvtColor(rgb.reshape(-1, 1, 3).astype(np.float32) / 255.0, cv2.COLOR_RGB2LAB)
+    return converted.reshape(-1, 3)
+
+
+def drawn_person() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(photo, person mask, the back-lit line's pixels): a face over a neck, on blue, with
+    a grey-white line of back light along the neck's left outline."""
+    person = np.zeros((SIDE, SIDE), np.uint8)
+    cv2.ellipse(person, (512, 420), (180, 230), 0, 0, 360, 1, -1)
+    person[560:, 400:624] = 1
+    photo = np.empty((SIDE, SIDE, 3), np.uint8)
+    photo[:] = BACKDROP
+    photo[person > 0] = SKIN
+    line = np.zeros_like(person, bool)
+    line[WRAP_ROWS, 400 : 400 + WRAP_WIDTH] = True
+    photo[line] = WRAP
+    # A little texture, as a photo has: the guided filter and the colour estimates see real variance.
+    noise = np.random.default_rng(0).normal(0, 2.0, photo.shape)
+    photo = np.clip(photo + noise, 0, 255).astype(np.uint8)
+    return photo, person.astype(bool), line
+
+
+def test_a_back_lit_line_along_the_neck_takes_the_skins_colour() -> None:
+    # Given a neck whose outline carries a 14 px grey-white line of back light (the room behind it bright)
+    photo, person, line = drawn_person()
+    alpha = cv2.GaussianBlur(person.astype(np.float32), (0, 0), 1.0)
+    # When the matte is cut
+    alpha_out, foreground = matte.matte(alpha, photo, EYE_DISTANCE, EYES)
+    # Then the neck keeps its width (the line is the person's edge, not backdrop) ...
+    rows = alpha_out[WRAP_ROWS]
+    assert np.all(rows[:, 400 + 3 : 400 + WRAP_WIDTH] > 0.9), "the neck's edge was cut into"
+    # ... and what shows of the line is the neck's own skin, not a white crescent
+    shown = line & (alpha_out > 0.5)
+    colours = foreground[shown]
+    distances = np.array([delta_e_2000(lab(np.array(SKIN))[0], c) for c in lab(colours)[::7]])
+    assert np.percentile(distances, 95) < 6.0, np.percentile(distances, [50, 95])
+
+
+def test_skin_away_from_a_line_keeps_its_colour() -> None:
+    # Given the same drawn person
+    photo, person, line = drawn_person()
+    alpha = cv2.GaussianBlur(person.astype(np.float32), (0, 0), 1.0)
+    # When the matte is cut
+    _, foreground = matte.matte(alpha, photo, EYE_DISTANCE, EYES)
+    # Then the neck's other outline (no line there) and its inside are the photo's own colours
+    inside = person & ~line
+    inside[:, :430] = False
+    inside[:560] = False
+    difference = np.abs(foreground[inside] - photo[inside].astype(np.float32)).max(axis=1)
+    assert np.percentile(difference, 99) < 12.0, np.percentile(difference, [50, 99])
