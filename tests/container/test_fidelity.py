@@ -239,16 +239,25 @@ def test_good_studio_outputs_of_real_photos_are_kept(
         assert result.kept, (name, result.codes, result.metrics)
 
 
+@pytest.fixture(scope="module")
+def obama_case(faces_dir: Path, studio: StudioBackend, checker: PhotoChecker) -> tuple[np.ndarray, fidelity.Reference]:
+    """obama's good studio_blue output and his reference, made once for the module's defects."""
+    photo = shared(faces_dir, "obama.jpg")
+    (output,) = studio_outputs(photo, studio, checker, ("studio_blue",))
+    output.flags.writeable = False  # each defect works on its own copy
+    return output, reference_for(checker, [photo])
+
+
 @pytest.mark.parametrize("defect", VISIBLE, ids=[d.name for d in VISIBLE])
 def test_defects_on_a_real_photo_are_refused(
-    defect: Defect, faces_dir: Path, studio: StudioBackend, checker: PhotoChecker, segmenter: PersonSegmenter
-) -> None:
+    defect: Defect, obama_case: tuple[np.ndarray, fidelity.Reference], checker: PhotoChecker,
+    segmenter: PersonSegmenter,
+) -> None:  # fmt: skip
     """Given obama's studio output with one synthetic defect,
     When it is scored against his photo,
     Then it is refused with the defect's code."""
-    photo = shared(faces_dir, "obama.jpg")
-    (output,) = studio_outputs(photo, studio, checker, ("studio_blue",))
-    result = score(checker, apply(defect, output, checker, segmenter), reference_for(checker, [photo]))
+    output, reference = obama_case
+    result = score(checker, apply(defect, output.copy(), checker, segmenter), reference)
     assert defect.expected in result.codes, (result.codes, result.metrics)
 
 
