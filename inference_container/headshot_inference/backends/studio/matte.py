@@ -49,11 +49,10 @@ SKIN_INTERIOR: Final = 0.07
 SKIN_COLOUR_SIGMA: Final = 0.06
 # Back light along a skin outline (a "light wrap": obama3's neck below the ear, a blown line
 # L* ~80 and nearly grey beside skin at ~53, ~8 photo px wide, wider than SKIN_PULL once
-# upscaled): within WRAP_DEPTH eye distances of a skin outline, thin lines (an opening of WRAP_THICK
-# removes them) lighter than the cheeks by WRAP_LIGHTER (L*) and with under WRAP_GREYER of their
-# chroma take the nearby skin's colour entirely. The person keeps its outline.
+# upscaled): within WRAP_DEPTH eye distances inside a skin outline, pixels lighter than the cheeks
+# by WRAP_LIGHTER (L*) and with under WRAP_GREYER of their chroma take the nearby skin's colour
+# entirely. The person keeps its outline.
 WRAP_DEPTH: Final = 0.08
-WRAP_THICK: Final = 0.05
 # From this far below the eye line down (white or grey hair at the temples, at eye level, is
 # as light and grey as the line: biden), and only lines this long (eye distances).
 WRAP_FROM: Final = 0.25
@@ -106,7 +105,9 @@ def matte(
        person colour is skin-like: ears, jaw, neck) are cut like a retoucher's pen path: the
        outline opened and smoothed into a clean curve, choked SKIN_CHOKE px inside the
        photo's edge with a SKIN_FEATHER px feather, and the last SKIN_PULL of skin takes
-       the interior skin colour (with the pixel's fine texture): no gold, red or white rim.
+       the interior skin colour (with the pixel's fine texture): no gold, red or white rim;
+    5. back light along those skin edges (a blown, grey line: WRAP_*) takes the nearby skin's
+       colour; the outline stays.
     """
     size = photo.shape[1], photo.shape[0]
     half = (size[0] // 2, size[1] // 2)
@@ -255,8 +256,9 @@ def _light_wrap(
     (half size, bool) where the outline is skin's.
 
     The reference is the cheeks, not the colour just inside the edge: on a narrow neck that is
-    itself greyed by the line. Only thin lines count: what survives an opening of WRAP_THICK is
-    a collar or a shirt. The colour put there is the nearby skin's, the line left out."""
+    itself greyed by the line. Collars and shirts are kept out by the skin-edge region (the nearby
+    person colour must be skin's) and by WRAP_MIN_LENGTH. The colour put there is the nearby
+    skin's, the line left out."""
     d_half = eye_distance / 2
     empty = np.zeros((size[1], size[0]), np.float32)
     # Depth by distance transform: a blurred step's level says depth only within ~1 sigma of it.
@@ -266,10 +268,9 @@ def _light_wrap(
         return empty, np.zeros((*empty.shape, 3), np.float32)
     pixel, reference = filters.lab(guide_small), filters.lab(cheek[None, None])[0, 0]
     chroma = np.hypot(pixel[..., 1], pixel[..., 2])
-    bright = band & (pixel[..., 0] > reference[0] + WRAP_LIGHTER)
-    bright &= chroma < WRAP_GREYER * float(np.hypot(reference[1], reference[2]))
-    thick = cv2.morphologyEx(bright.astype(np.uint8), cv2.MORPH_OPEN, filters.disc(max(1, round(WRAP_THICK * d_half))))
-    wrap = bright & (thick == 0)
+    # The band is WRAP_DEPTH deep, so whatever lies in it is a line along the outline.
+    wrap = band & (pixel[..., 0] > reference[0] + WRAP_LIGHTER)
+    wrap &= chroma < WRAP_GREYER * float(np.hypot(reference[1], reference[2]))
     skin = (opened > 0) & ~wrap & (np.sqrt(((pixel - reference) ** 2).sum(-1)) < SKIN_DELTA)
     wrap &= cv2.dilate(skin.astype(np.uint8), filters.disc(max(1, round(WRAP_DEPTH * d_half)))) > 0
     # Lines, not specks: the tip of a collar where it meets the neck, or a tuft, is short.
