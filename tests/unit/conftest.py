@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Any, Final
 
 import boto3
+import botocore.loaders
+import botocore.session
 import pytest
 from moto import mock_aws
 
@@ -38,6 +40,11 @@ def sqs_event(bodies: list[str], queue: str = "Queue", attempt: int = 1, ids: li
     return {"Records": records}
 
 
+# One botocore data loader for every test: moto gives each test a fresh default session, which
+# would otherwise parse the services' JSON models again (~0.2 s of each test's setup).
+_DATA_LOADER: Final = botocore.loaders.create_loader()
+
+
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL_DYNAMODB", "AWS_PROFILE"):
@@ -47,6 +54,9 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     with mock_aws():
+        core = botocore.session.get_session()
+        core.register_component("data_loader", _DATA_LOADER)
+        boto3.setup_default_session(botocore_session=core)
         yield
 
 
