@@ -43,9 +43,11 @@ image-env: $(DEV_STAMP)
 
 # The Lambda artefacts' python3.12 wheels (build/lambda-deps, per requirements hash): the networked,
 # one-time part of `make build`; tests/infra/test_artifacts.py then builds from this cache offline.
+# Without a package index this step only warns: the artefact test then skips and says why.
 lambda-deps: $(DEV_STAMP)
-	@start=$$(date +%s); $(BIN)/python -m infra.build.lambdas --deps-only && \
-	echo "lambda wheel cache: ready in $$(( $$(date +%s) - start )) s (build/lambda-deps)" >&2
+	@start=$$(date +%s); if $(BIN)/python -m infra.build.lambdas --deps-only; then \
+	echo "lambda wheel cache: ready in $$(( $$(date +%s) - start )) s (build/lambda-deps)" >&2; \
+	else echo "lambda wheel cache: not filled (pip failed above); tests/infra/test_artifacts.py tries again and skips if the index is unreachable" >&2; fi
 
 ## make demo: one job end to end on the local stack (PHOTOS="a.jpg b.jpg" to use your own)
 demo: $(DEV_STAMP) $(MODELS_STAMP)

@@ -145,7 +145,12 @@ def main(argv: list[str] | None = None) -> int:
     specs = [s for s in functions_in(template) if not args.functions or s.logical_id in args.functions]
     if args.deps_only:
         for requirements in sorted({spec.requirements for spec in specs}):
-            install_requirements(requirements, args.cache)
+            try:
+                install_requirements(requirements, args.cache)
+            except subprocess.CalledProcessError:
+                where = requirements.relative_to(REPO_ROOT)
+                print(f"pip could not install {where} (see its output above)", file=sys.stderr)
+                return 1
         return 0
     args.out.mkdir(parents=True, exist_ok=True)
     report = {}

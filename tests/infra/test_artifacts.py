@@ -105,6 +105,20 @@ def test_deps_only_fills_the_wheel_cache_and_builds_no_artefact(built: Path, tmp
     assert digests <= entries
 
 
+def test_deps_only_without_an_index_says_so_in_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given an empty wheel cache and a package index that refuses connections, with pip's own cache off
+    monkeypatch.setenv("PIP_INDEX_URL", "http://127.0.0.1:9/simple")
+    monkeypatch.setenv("PIP_NO_CACHE_DIR", "1")
+    monkeypatch.setenv("PIP_RETRIES", "0")
+    # When only the dependencies are asked for
+    code = main(["--deps-only", "--cache", str(tmp_path / "cache")])
+    # Then it fails with exit 1 and a line naming the requirements file (make lambda-deps then warns and goes on)
+    assert code == 1
+    assert "pip could not install functions/" in capsys.readouterr().err
+
+
 def test_artefacts_hold_their_handler_and_only_what_they_need(built: Path) -> None:
     for spec in functions_in(load_template(REPO_ROOT / "template.yaml")):
         artefact = built / spec.logical_id
