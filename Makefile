@@ -56,10 +56,11 @@ demo: $(DEV_STAMP) $(MODELS_STAMP)
 # One worker per core. loadfile keeps each test file on one worker, so a module's or a file's
 # expensive fixtures (the local stacks of tests/integration/test_pipeline.py, the Lambda build of
 # tests/infra/test_artifacts.py, the image server of tests/container/test_image_env.py) are made once
-# and never by two workers at the same time; the environments they need are built before pytest. Files are handed out in collection order (container,
-# infra, integration, then the many small unit-test files, which even out the workers' last
-# minutes), not xdist's default of most tests first, which leaves the few-test, long-running files
-# (the fault drills, the Lambda build, the image server) for the end.
+# and never by two workers at the same time; the environments they need are built before pytest.
+# Files are handed out in collection order (container, infra, integration, then the many small
+# unit-test files, which even out the workers' last minutes), not xdist's default of most tests
+# first, which leaves the few-test, long-running files (the fault drills, the Lambda build, the
+# image server) for the end.
 XDIST := -n auto --dist loadfile --no-loadscope-reorder
 # The edit loop's tier: the use cases on the in-memory fakes (tests/fakes.py), the inference contract,
 # webhooks, settings, the job model and the policy table. No face model and no moto server is
