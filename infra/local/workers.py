@@ -217,7 +217,13 @@ class FunctionWorker:
     def _new_instance(self) -> _Instance:
         instance = _Instance(self.spec, self._environment)
         with self._lock:
-            self._all.add(instance)
+            stopped = self._stopped
+            if not stopped:
+                self._all.add(instance)
+        if stopped:
+            # stop() came while this environment started (it was not among those stop() ended).
+            instance.kill()
+            raise FunctionError(f"{self.spec.logical_id} is stopped")
         return instance
 
     def _discard(self, instance: _Instance, *, kill: bool) -> None:

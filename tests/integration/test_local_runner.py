@@ -127,6 +127,53 @@ def test_an_environment_killed_mid_invocation_fails_that_one_only(worker: Functi
     assert worker.invoke({"echo": "next"})["echo"] == "next"
 
 
+def test_a_cold_start_racing_a_stop_leaves_no_environment_running(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given a function of concurrency 2 whose warm environment is busy, so the next invocation starts
+    # a cold one, held just before that new environment is registered
+    import infra.local.workers as workers
+
+    worker = FunctionWorker(_drill(timeout_s=10), {}, concurrency=2)
+    worker.start()
+    worker.wait_ready()
+
+    started: list[Any] = []
+    registering, stopped = threading.Event(), threading.Event()
+    original = workers._Instance.__init__
+
+    def held_start(self: Any, *args: Any) -> None:
+        original(self, *args)
+        started.append(self)
+        registering.set()
+        stopped.wait(30)
+
+    busy = threading.Thread(target=lambda: worker.invoke({"sleep": 1.5, "echo": "busy"}))
+    busy.start()
+    time.sleep(0.2)
+    monkeypatch.setattr(workers._Instance, "__init__", held_start)
+    outcome: list[BaseException | None] = []
+
+    def cold() -> None:
+        try:
+            worker.invoke({"echo": "cold"})
+            outcome.append(None)
+        except FunctionError as error:
+            outcome.append(error)
+
+    racer = threading.Thread(target=cold)
+    racer.start()
+    assert registering.wait(30)
+    # When the worker is stopped while that environment starts
+    worker.stop()
+    stopped.set()
+    racer.join(30)
+    busy.join(30)
+    # Then the racing invocation fails as stopped, and its new environment does not outlive the stop
+    assert len(outcome) == 1 and isinstance(outcome[0], FunctionError), outcome
+    (late,) = started
+    late.process.join(10)
+    assert not late.process.is_alive()
+
+
 def test_invocations_run_concurrently_up_to_the_limit(tmp_path: Path) -> None:
     # Given a function allowed 3 concurrent environments
     running = FunctionWorker(_drill(timeout_s=10), {}, concurrency=3)
