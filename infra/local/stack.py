@@ -338,18 +338,32 @@ def apply_retention(state: dict[str, Any], at: datetime) -> dict[str, list[str]]
     return deleted
 
 
+class StopSignal:
+    """SIGINT or SIGTERM, caught from the moment it is made (a signal during start-up counts too)."""
+
+    def __init__(self) -> None:
+        self._caught = threading.Event()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, lambda *_: self._caught.set())
+
+    def wait(self, poll_s: float = 0.2) -> None:
+        # Never one wait without a timeout: the kernel may hand the signal to any thread, which only
+        # flags the interpreter; a main thread blocked on a lock for good would never run the handler
+        # (a stalled stack once outlived the test's SIGTERM by minutes).
+        while not self._caught.wait(poll_s):
+            pass
+
+
 def run_foreground(options: StackOptions) -> int:
     """`headshot local up`: start, print one JSON line when ready, stop everything on a signal."""
     logging.basicConfig(level=os.environ.get("LOG_LEVEL", "WARNING"), stream=sys.stderr)
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's per-request access log
     stack = LocalStack(options)
-    stopping = threading.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stopping.set())
+    stop_signal = StopSignal()
     try:
         state = stack.start()
         print(json.dumps({"api_url": state["api_url"], "state_file": str(options.state_file)}), flush=True)
-        stopping.wait()
+        stop_signal.wait()
     finally:
         stack.stop()
     return 0

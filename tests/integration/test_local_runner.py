@@ -10,6 +10,8 @@ import contextlib
 import http.client
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -172,6 +174,34 @@ def test_a_cold_start_racing_a_stop_leaves_no_environment_running(monkeypatch: p
     (late,) = started
     late.process.join(10)
     assert not late.process.is_alive()
+
+
+STOP_SIGNAL_DRILL = """
+import signal, threading, time
+from infra.local.stack import StopSignal
+stop_signal = StopSignal()
+def receiver():
+    time.sleep(0.3)
+    signal.pthread_kill(threading.get_ident(), signal.SIGTERM)  # delivered to this thread, not the main one
+    time.sleep(30)
+threading.Thread(target=receiver, daemon=True).start()
+stop_signal.wait()
+print("stopped", flush=True)
+"""
+
+
+def test_a_stop_signal_delivered_to_another_thread_still_stops_the_stack() -> None:
+    # Given `headshot local up`'s wait for SIGTERM, and the signal handed by the kernel to a thread
+    # other than the main one (as it may be: the stack runs dozens of threads)
+    started = time.monotonic()
+    # When it arrives
+    done = subprocess.run(
+        [sys.executable, "-c", STOP_SIGNAL_DRILL], capture_output=True, text=True, timeout=20,
+        cwd=Path(__file__).resolve().parents[2],
+    )  # fmt: skip
+    # Then the wait ends within a moment, not when something else happens to wake the main thread
+    assert done.returncode == 0 and done.stdout.strip() == "stopped", done.stderr
+    assert time.monotonic() - started < 10
 
 
 def test_invocations_run_concurrently_up_to_the_limit(tmp_path: Path) -> None:
