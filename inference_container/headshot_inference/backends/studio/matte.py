@@ -236,8 +236,9 @@ def _skin_edges(
     #    texture is kept over it, not the line's own edges. The outline itself stays.
     near_skin_edge = cv2.dilate(weight_small, filters.disc(max(1, round(WRAP_DEPTH * d_half)))) > 0.5
     near_skin_edge &= (np.arange(height) * 2 >= eyes[1] + WRAP_FROM * eye_distance)[:, None]
-    wrap, fill = _light_wrap(guide_small, cheek, opened, near_skin_edge, eye_distance, size)
-    if wrap.any():
+    found = _light_wrap(guide_small, cheek, opened, near_skin_edge, eye_distance, size)
+    if found is not None:
+        wrap, fill = found
         texture = np.clip(detail, -WRAP_DETAIL, WRAP_DETAIL)
         fg = fg * (1 - wrap[..., None]) + np.clip(fill + texture, 0, 255) * wrap[..., None]
     return alpha * (1 - weight) + skin_alpha * weight, fg
@@ -250,22 +251,21 @@ def _light_wrap(
     near_skin_edge: np.ndarray,
     eye_distance: float,
     size: tuple[int, int],
-) -> tuple[np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray] | None:
     """(0-1 weight, the skin's colour to put there) at output size: the back-lit line along
-    the skin's outline (see WRAP_DEPTH). `cheek` is the face's lit skin (RGB); `near_skin_edge`
-    (half size, bool) where the outline is skin's.
+    the skin's outline (see WRAP_DEPTH); None where there is none (most photos). `cheek` is
+    the face's lit skin (RGB); `near_skin_edge` (half size, bool) where the outline is skin's.
 
     The reference is the cheeks, not the colour just inside the edge: on a narrow neck that is
     itself greyed by the line. Collars and shirts are kept out by the skin-edge region (the nearby
     person colour must be skin's) and by WRAP_MIN_LENGTH. The colour put there is the nearby
     skin's, the line left out."""
     d_half = eye_distance / 2
-    empty = np.zeros((size[1], size[0]), np.float32)
     # Depth by distance transform: a blurred step's level says depth only within ~1 sigma of it.
     depth_small = cv2.distanceTransform(opened.astype(np.uint8), cv2.DIST_L2, 3)  # half-size px inside
     band = (depth_small > 0) & (depth_small < WRAP_DEPTH * d_half) & near_skin_edge
     if not band.any():
-        return empty, np.zeros((*empty.shape, 3), np.float32)
+        return None
     pixel, reference = filters.lab(guide_small), filters.lab(cheek[None, None])[0, 0]
     chroma = np.hypot(pixel[..., 1], pixel[..., 2])
     # The band is WRAP_DEPTH deep, so whatever lies in it is a line along the outline.
@@ -280,7 +280,7 @@ def _light_wrap(
     long_enough[0] = False
     wrap = long_enough[labels]
     if not wrap.any():
-        return empty, np.zeros((*empty.shape, 3), np.float32)
+        return None
     # Grown a half-size pixel: the line's edge pixels, averaged with the skin beside them, are lit too.
     grown = cv2.dilate(wrap.astype(np.uint8), filters.disc(1)) & band
     soft = cv2.GaussianBlur(grown.astype(np.float32), (0, 0), 0.7)
