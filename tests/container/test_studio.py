@@ -479,6 +479,25 @@ def test_a_neighbours_shoulder_is_not_part_of_the_person(faces_dir: Path, checke
     assert float((prepared.alpha[beside_neck] > 0.5).mean()) < 0.02
 
 
+def test_a_neighbours_hair_shadow_does_not_rise_from_the_shoulder(faces_dir: Path, checker: object) -> None:
+    from headshot.checks import PhotoChecker
+    from headshot_inference.backends.studio import prepare
+
+    # Given obama2: a neighbour's out-of-focus hair touches his right shoulder at the photo's
+    # edge; its shadow is as dark as his suit, and the segmenter reads it as backdrop (0-0.2)
+    assert isinstance(checker, PhotoChecker)
+    photo = checker.check_bytes((faces_dir / "obama2.jpg").read_bytes(), "obama2.jpg", keep_normalised=True)
+    # When the person matte is made
+    prepared = prepare(_source(photo))
+    eye_x, eye_y = prepared.canvas.eye
+    d = prepared.canvas.per_d
+    ys, xs = np.mgrid[0 : prepared.alpha.shape[0], 0 : prepared.alpha.shape[1]]
+    above_shoulder = (xs > eye_x + 2.3 * d) & (xs < eye_x + 2.7 * d) & (ys > eye_y + 1.8 * d) & (ys < eye_y + 2.02 * d)
+    # Then nothing of it sits on the shoulder's line (it was 12% of this zone: a dark bump
+    # rising from the suit at the frame's edge on every output)
+    assert float((prepared.alpha[above_shoulder] > 0.5).mean()) < 0.02
+
+
 def grey_rim_share(pixels: np.ndarray, face: FaceMeasurement) -> float:
     """Share of the lower face outline's band (0.12 eye distances either side of the mesh's
     jaw and cheek line, below the eyes) that is much lighter and greyer than the face's skin."""

@@ -173,7 +173,7 @@ def prepare(photo: SourcePhoto) -> Prepared:
         face = person_mask.face_region_from_eyes(canvas.eye, canvas.per_d, WORK_SIDE)
         ears = None
     face &= inside
-    person = person_mask.person_mask(pixels, inside, face, canvas.per_d, ears)
+    person = person_mask.person_mask(pixels, inside, face, canvas.per_d, canvas.eye[1], ears)
     ear_skin = np.zeros_like(person)
     if ears is not None:
         person, ear_skin = person_mask.ear_skin(pixels, person, ears & inside & ~face, canvas.per_d)
