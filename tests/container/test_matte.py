@@ -74,3 +74,42 @@ def test_skin_away_from_a_line_keeps_its_colour() -> None:
     inside[:560] = False
     difference = np.abs(foreground[inside] - photo[inside].astype(np.float32)).max(axis=1)
     assert np.percentile(difference, 99) < 12.0, np.percentile(difference, [50, 99])
+
+
+SUIT: Final = (38, 38, 48)
+NAVY: Final = (25, 35, 85)  # a dark flag ...
+PALE: Final = (226, 214, 220)  # ... beside a pale stripe, the two meeting at the shoulder
+SHOULDER_TOP: Final = 760  # 1.84 eye distances below the eyes
+STRIPE_EDGE: Final = 400
+
+
+def drawn_shoulder_before_a_flag() -> tuple[np.ndarray, np.ndarray]:
+    """(photo, person mask): a head over a dark suit whose shoulder runs under the edge
+    between a navy flag (left) and a pale stripe (right)."""
+    person = np.zeros((SIDE, SIDE), np.uint8)
+    cv2.ellipse(person, (512, 360), (180, 230), 0, 0, 360, 1, -1)
+    person[560:SHOULDER_TOP, 430:594] = 1  # the neck
+    suit = np.zeros_like(person)
+    suit[SHOULDER_TOP:, 150:874] = 1
+    photo = np.empty((SIDE, SIDE, 3), np.float32)
+    photo[:, :STRIPE_EDGE] = NAVY
+    photo[:, STRIPE_EDGE:] = PALE
+    # The out-of-focus flag: its edge is soft, as behind a sharp subject.
+    photo = cv2.GaussianBlur(photo, (0, 0), 6.0)
+    photo[person > 0] = SKIN
+    photo[suit > 0] = SUIT
+    noise = np.random.default_rng(2).normal(0, 2.0, photo.shape)
+    return np.clip(photo + noise, 0, 255).astype(np.uint8), (person | suit).astype(bool)
+
+
+def test_a_shoulder_under_a_backdrop_edge_has_no_grey_tick_or_smear() -> None:
+    # Given a dark suit's shoulder running under the edge of a navy flag and a pale stripe
+    # (obama2's left shoulder): there the backdrop's local mean is neither colour
+    photo, person = drawn_shoulder_before_a_flag()
+    alpha = cv2.GaussianBlur(person.astype(np.float32), (0, 0), 1.0)
+    # When the matte is cut
+    alpha_out, _ = matte.matte(alpha, photo, EYE_DISTANCE, EYES)
+    # Then nothing above the shoulder's line is person: the navy, darker than that mean,
+    # read as part suit (a grey tick at the edge and a smear along the navy side)
+    above = alpha_out[SHOULDER_TOP - 40 : SHOULDER_TOP - 2, 150:430]
+    assert int((above > 0.1).sum()) < 20, int((above > 0.1).sum())

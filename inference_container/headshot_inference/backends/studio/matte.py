@@ -27,6 +27,17 @@ LOCAL_COLOUR_SIGMA: Final = 0.08
 # takes over fully SEPARATION_RAMP above it (alex's curls on his wall: ~15; biden ~120).
 MIN_SEPARATION: Final = 25.0
 SEPARATION_RAMP: Final = 35.0
+# A busy backdrop: where the backdrop's local spread (RGB standard deviation within
+# LOCAL_COLOUR_SIGMA) exceeds BUSY_RATIO of the person-backdrop separation (full effect
+# BUSY_RAMP above), its local mean is neither of its colours, and a pixel of the darker one
+# reads as part person: obama2's left shoulder under the edge of the navy flag and a pale
+# stripe (spread/separation 1-10 there) got a grey tick and a smear. From BUSY_FROM eye
+# distances below the eye line (shoulders) the edge is cut crisp there. Higher up it is
+# left alone: obama's edge band before his window and curtains reads 0.8-1.2 at its 90th-95th
+# percentile, and his coily temples lost width when cut there too.
+BUSY_RATIO: Final = 0.8
+BUSY_RAMP: Final = 0.4
+BUSY_FROM: Final = 1.5
 # Estimated alpha below this is haze, not hair (the grey wisps above obama's hair on white).
 HAZE: Final = 0.15
 # Below this alpha a strand's colour fades to grey (its chroma is the old backdrop's).
@@ -95,7 +106,8 @@ def matte(
        alpha = the projection of the pixel onto the line B -> F. Where F and B differ
        (white hair on a blue curtain, dark hair on a window) this follows single strands
        and drops the old backdrop; where they do not (dark curls on a dark wall) the
-       guided-filter alpha stays; faint haze (alpha < HAZE) is dropped;
+       guided-filter alpha stays; faint haze (alpha < HAZE) is dropped; at shoulder height,
+       where the backdrop is busy for its contrast with the person, the edge is cut crisp;
     3. the foreground colour is F plus the pixel's own lightness detail weighted by alpha
        (blur fusion, Forte & Pitie 2021, with the detail's chroma dropped: a strand keeps
        its light and shade, never the old backdrop's colour) wherever alpha can be partial;
@@ -128,6 +140,9 @@ def matte(
     sigma = LOCAL_COLOUR_SIGMA * eye_distance / 2
     f_small = filters.normalised_blur(guide_small, sure_fg, sigma)
     b_small = filters.normalised_blur(guide_small, sure_bg, sigma)
+    # How much the backdrop varies around each pixel (RGB standard deviation, same weights).
+    b_square = filters.normalised_blur(guide_small * guide_small, sure_bg, sigma)
+    b_spread_small = np.sqrt(np.maximum(b_square - b_small * b_small, 0).sum(-1))
     up = cv2.INTER_LINEAR
     f_local = cv2.resize(f_small, size, interpolation=up)
     b_local = cv2.resize(b_small, size, interpolation=up)
@@ -139,6 +154,12 @@ def matte(
     separation = np.sqrt((span * span).sum(-1))
     projected = np.clip(((image - b_local) * span).sum(-1) / (separation * separation + 1e-3), 0.0, 1.0)
     trust = np.clip((separation - MIN_SEPARATION) / SEPARATION_RAMP, 0.0, 1.0)
+    if eyes is not None:
+        # Where the backdrop around the edge is busy for its contrast with the person, neither
+        # estimate can be trusted, and at shoulder height the edge is cut crisp instead.
+        busy = _busy_backdrop(b_spread_small, separation, size, eyes, eye_distance)
+        trust *= 1 - busy
+        q = (1 - busy) * q + busy * (q > 0.5)
     estimated = trust * projected + (1 - trust) * q
     # Haze: the projection reads a few percent of F into a backdrop that is not uniform
     # (grey wisps over obama's window, biden's curtain folds); real strands are denser.
@@ -288,6 +309,23 @@ def _light_wrap(
     fill_small = filters.normalised_blur(guide_small, skin.astype(np.float32), SKIN_COLOUR_SIGMA * d_half)
     fill: np.ndarray = cv2.resize(fill_small, size, interpolation=cv2.INTER_LINEAR)
     return weight, fill
+
+
+def _busy_backdrop(
+    spread_small: np.ndarray,
+    separation: np.ndarray,
+    size: tuple[int, int],
+    eyes: tuple[float, float],
+    eye_distance: float,
+) -> np.ndarray:
+    """0-1 at output size: where the local backdrop varies as much as it differs from the
+    person (BUSY_*), from BUSY_FROM below the eye line down."""
+    spread = cv2.resize(spread_small, size, interpolation=cv2.INTER_LINEAR)
+    busy = np.clip((spread / np.maximum(separation, 1.0) - BUSY_RATIO) / BUSY_RAMP, 0.0, 1.0)
+    down = (np.arange(size[1], dtype=np.float32) - eyes[1]) / eye_distance
+    low = np.clip((down - BUSY_FROM) / CLOTHES_RAMP, 0.0, 1.0)[:, None]
+    weight: np.ndarray = (busy * low).astype(np.float32)
+    return weight
 
 
 def _clothes_zone(shape: tuple[int, ...], eyes: tuple[float, float], eye_distance: float) -> np.ndarray:
