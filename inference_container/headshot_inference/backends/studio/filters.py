@@ -34,13 +34,49 @@ def guided_filter(guide: np.ndarray, p: np.ndarray, radius: int, eps: float) -> 
     mean_i = box(guide)
     mean_p = box(p)
     cov_ip = box(guide * p[..., None]) - mean_i * mean_p[..., None]
-    var = np.empty((*guide.shape[:2], 3, 3), np.float32)
-    for i in range(3):
-        for j in range(i, 3):
-            v = box(guide[..., i] * guide[..., j]) - mean_i[..., i] * mean_i[..., j]
-            var[..., i, j] = var[..., j, i] = v
-    var += eps * np.eye(3, dtype=np.float32)
-    a = np.linalg.solve(var, cov_ip[..., None])[..., 0]
+
+    def var(i: int, j: int) -> np.ndarray:
+        v: np.ndarray = box(guide[..., i] * guide[..., j]) - mean_i[..., i] * mean_i[..., j]
+        return v + np.float32(eps) if i == j else v
+
+    a = solve_symmetric_3x3((var(0, 0), var(0, 1), var(0, 2), var(1, 1), var(1, 2), var(2, 2)), cov_ip)
     b = mean_p - (a * mean_i).sum(-1)
     q: np.ndarray = (box(a) * guide).sum(-1) + box(b)
     return q.astype(np.float32)
+
+
+def solve_symmetric_3x3(
+    upper: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray], rhs: np.ndarray
+) -> np.ndarray:
+    """x (float32, rhs's shape (..., 3)) with A x = rhs per pixel, A symmetric given by its upper
+    triangle (a00, a01, a02, a11, a12, a22), each (...).
+
+    Cramer's rule with the cofactors, in float64: np.linalg.solve computes float32 input in
+    float64 too (and gives the same float32 result), but loops LAPACK over the pixels, ~4x slower.
+    A must be well conditioned (the guided filter's covariance plus eps on the diagonal is).
+    """
+    a00, a01, a02, a11, a12, a22 = (np.asarray(entry, np.float64) for entry in upper)
+    c00 = a11 * a22
+    c00 -= a12 * a12
+    c01 = a02 * a12
+    c01 -= a01 * a22
+    c02 = a01 * a12
+    c02 -= a02 * a11
+    c11 = a00 * a22
+    c11 -= a02 * a02
+    c12 = a01 * a02
+    c12 -= a00 * a12
+    c22 = a00 * a11
+    c22 -= a01 * a01
+    determinant = a00 * c00
+    determinant += a01 * c01
+    determinant += a02 * c02
+    r0, r1, r2 = (rhs[..., k].astype(np.float64) for k in range(3))
+    x = np.empty(rhs.shape, np.float32)
+    for k, (first, second, third) in enumerate(((c00, c01, c02), (c01, c11, c12), (c02, c12, c22))):
+        row = first * r0
+        row += second * r1
+        row += third * r2
+        row /= determinant
+        x[..., k] = row
+    return x
