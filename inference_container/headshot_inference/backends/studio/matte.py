@@ -71,6 +71,10 @@ WRAP_MIN_LENGTH: Final = 0.2
 WRAP_LIGHTER: Final = 10.0
 WRAP_GREYER: Final = 0.65
 WRAP_DETAIL: Final = 6.0  # RGB levels of fine texture kept over it (skin pores; the line's edges are ~50)
+# The skin's fine texture: the image minus its blur of this sigma (output px). OpenCV's kernel
+# for float images reaches 4 sigma: a patch grown by that much blurs its inside like the whole.
+DETAIL_SIGMA: Final = 1.5
+DETAIL_REACH: Final = 6
 # Clothes edges (shoulders, collars), in eye distances from the eye line and the eye midpoint:
 # below CLOTHES_BESIDE_FROM beside the face (farther than CLOTHES_BESIDE out) and below
 # CLOTHES_FROM everywhere, ramped over CLOTHES_RAMP. A suit against a busy backdrop (obama2's
@@ -150,44 +154,73 @@ def matte(
     band_small = (1 - sure_fg - sure_bg).astype(np.uint8)
     band = cv2.resize(band_small.astype(np.float32), size, interpolation=up) > 0
     image = photo.astype(np.float32)
-    span = f_local - b_local
-    separation = np.sqrt((span * span).sum(-1))
-    projected = np.clip(((image - b_local) * span).sum(-1) / (separation * separation + 1e-3), 0.0, 1.0)
-    trust = np.clip((separation - MIN_SEPARATION) / SEPARATION_RAMP, 0.0, 1.0)
-    if eyes is not None:
-        # Where the backdrop around the edge is busy for its contrast with the person, neither
-        # estimate can be trusted, and at shoulder height the edge is cut crisp instead.
-        busy = _busy_backdrop(b_spread_small, separation, size, eyes, eye_distance)
-        trust *= 1 - busy
-        q = (1 - busy) * q + busy * (q > 0.5)
-    estimated = trust * projected + (1 - trust) * q
-    # Haze: the projection reads a few percent of F into a backdrop that is not uniform
-    # (grey wisps over obama's window, biden's curtain folds); real strands are denser.
-    estimated = np.clip((estimated - HAZE) / (1 - HAZE), 0.0, 1.0)
-    alpha_out = np.where(band, estimated, (q > 0.5).astype(np.float32))
-    alpha_out = cv2.GaussianBlur(alpha_out.astype(np.float32), (0, 0), 0.6)
+    # The per-pixel estimates run only where they are used (the band, and the pixels near it
+    # whose colour is re-estimated): a fifth of the output or less.
+    in_band = np.flatnonzero(band)
+    alpha_out: np.ndarray = (q > 0.5).astype(np.float32)
+    spread = cv2.resize(b_spread_small, size, interpolation=up)
+    at_shoulders = _shoulder_rows(in_band // size[0], eyes, eye_distance)
+    alpha_out.reshape(-1)[in_band] = _estimated_alpha(
+        *(_pixels(x, in_band) for x in (image, f_local, b_local, q, spread)), at_shoulders
+    )
+    alpha_out = cv2.GaussianBlur(alpha_out, (0, 0), 0.6)
     if eyes is not None:
         clothes = _clothes_zone(alpha_out.shape, eyes, eye_distance)
         # The estimate's own decision (it drops backdrop the guided filter let in), made crisp.
         path = _clothes_path(alpha_out > 0.5, clothes, eye_distance)
         cut = cv2.GaussianBlur(path.astype(np.float32), (0, 0), CLOTHES_FEATHER)
         alpha_out = alpha_out * (1 - clothes) + cut * clothes
-    a = alpha_out[..., None]
-    residual = image - a * f_local - (1 - a) * b_local
+    # The decontaminated colour wherever alpha can be partial, the blur's spill included.
+    soft = np.flatnonzero(cv2.dilate(band.astype(np.uint8), filters.disc(2)))
+    fg = image.copy()
+    fg.reshape(-1, 3)[soft] = _fused_colour(*(_pixels(x, soft) for x in (image, f_local, b_local, alpha_out)))
+    if eyes is not None:
+        alpha_out, fg = _skin_edges(alpha_out, fg, image, hard, f_small, guide_small, eye_distance, eyes, ears_small)
+    return alpha_out, fg
+
+
+def _pixels(array: np.ndarray, index: np.ndarray) -> np.ndarray:
+    """The pixels at the flat `index` of an (H, W) or (H, W, C) array: (N,) or (N, C)."""
+    pixels: np.ndarray = array.reshape(-1, *array.shape[2:])[index]
+    return pixels
+
+
+def _estimated_alpha(
+    image: np.ndarray, f: np.ndarray, b: np.ndarray, q: np.ndarray, spread: np.ndarray, at_shoulders: np.ndarray
+) -> np.ndarray:
+    """Alpha from the local colours (pixels (N, 3); q (N,) the guided filter's alpha): the
+    pixel's projection onto the line B -> F where they differ, q where they do not. `spread`
+    (N,) is the backdrop's local spread, `at_shoulders` (N,) 0-1 where a busy backdrop's
+    edge is cut crisp (BUSY_*)."""
+    span = f - b
+    separation = np.sqrt((span * span).sum(-1))
+    projected = np.clip(((image - b) * span).sum(-1) / (separation * separation + 1e-3), 0.0, 1.0)
+    trust = np.clip((separation - MIN_SEPARATION) / SEPARATION_RAMP, 0.0, 1.0)
+    # Where the backdrop around the edge is busy for its contrast with the person, neither
+    # estimate can be trusted: at shoulder height the edge is cut crisp instead.
+    busy = np.clip((spread / np.maximum(separation, 1.0) - BUSY_RATIO) / BUSY_RAMP, 0.0, 1.0) * at_shoulders
+    trust *= 1 - busy
+    q = (1 - busy) * q + busy * (q > 0.5)
+    estimated = trust * projected + (1 - trust) * q
+    # Haze: the projection reads a few percent of F into a backdrop that is not uniform
+    # (grey wisps over obama's window, biden's curtain folds); real strands are denser.
+    alpha: np.ndarray = np.clip((estimated - HAZE) / (1 - HAZE), 0.0, 1.0)
+    return alpha
+
+
+def _fused_colour(image: np.ndarray, f: np.ndarray, b: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """The person's own colour at partial alpha (pixels (N, 3); alpha (N,)): blur fusion."""
+    a = alpha[..., None]
+    residual = image - a * f - (1 - a) * b
     # Only the detail's lightness: its chroma is the old backdrop's (biden's blue line).
     residual = residual.mean(-1, keepdims=True)
-    # The decontaminated colour wherever alpha can be partial, the blur's spill included.
-    soft = cv2.dilate(band.astype(np.uint8), filters.disc(2)) > 0
-    fused = np.clip(f_local + a * a * residual, 0, 255)
+    fused = np.clip(f + a * a * residual, 0, 255)
     # A thin strand's colour is mostly what shows through it: the local person colour F is
     # itself tinted by the old backdrop there (biden's white hair over the blue curtain), so
     # the chroma fades with alpha toward the strand's own grey.
     grey = fused.mean(-1, keepdims=True)
-    fused = grey + (fused - grey) * np.clip(a / STRAND_CHROMA_FROM, 0.0, 1.0)
-    fg = np.where(soft[..., None], fused, image)
-    if eyes is not None:
-        alpha_out, fg = _skin_edges(alpha_out, fg, image, hard, f_small, guide_small, eye_distance, eyes, ears_small)
-    return alpha_out, fg.astype(np.float32)
+    colour: np.ndarray = grey + (fused - grey) * np.clip(a / STRAND_CHROMA_FROM, 0.0, 1.0)
+    return colour
 
 
 def _skin_edges(
@@ -236,33 +269,61 @@ def _skin_edges(
                         interpolation=cv2.INTER_LINEAR)  # fmt: skip
     # Near the 0.5 level a blurred step rises 1 / (sqrt(2 pi) sigma) per pixel.
     slope = 1.0 / (np.sqrt(2 * np.pi) * 2 * sigma_small)
-    skin_alpha = np.clip((smooth - 0.5 - SKIN_CHOKE * slope) / (SKIN_FEATHER * slope) + 0.5, 0.0, 1.0)
-    # Interior skin colour: the person well inside the edge (away from rim light and
-    # backdrop), locally averaged; the pixel keeps its fine texture.
-    interior = cv2.erode(opened, filters.disc(max(1, round(SKIN_INTERIOR * d_half)))).astype(np.float32)
-    inner_colour = cv2.resize(filters.normalised_blur(guide_small, interior, SKIN_COLOUR_SIGMA * d_half), size,
-                              interpolation=cv2.INTER_LINEAR)  # fmt: skip
-    detail = (image - cv2.GaussianBlur(image, (0, 0), 1.5)).mean(-1, keepdims=True)
     depth = (smooth - 0.5) / slope  # ~ pixels inside the smoothed outline
-    pull = np.clip(1.0 - (depth - SKIN_CHOKE) / (SKIN_PULL * eye_distance), 0.0, 1.0)
-    pull = np.maximum(pull, np.clip(filled * 2, 0.0, 1.0))[..., None]
-    clean = np.clip(inner_colour + detail, 0, 255)
-    skin_fg = fg * (1 - pull) + clean * pull
     weight = cv2.resize(weight_small, size, interpolation=cv2.INTER_LINEAR)
     # Only around the outline: deep inside the person nothing changes.
     weight *= (depth < SKIN_PULL * eye_distance + SKIN_CHOKE + 2).astype(np.float32)
-    w = weight[..., None]
-    fg = fg * (1 - w) + skin_fg * w
     # 5. back light along the skin's outline takes the nearby skin's colour; only the skin's fine
     #    texture is kept over it, not the line's own edges. The outline itself stays.
     near_skin_edge = cv2.dilate(weight_small, filters.disc(max(1, round(WRAP_DEPTH * d_half)))) > 0.5
     near_skin_edge &= (np.arange(height) * 2 >= eyes[1] + WRAP_FROM * eye_distance)[:, None]
     found = _light_wrap(guide_small, cheek, opened, near_skin_edge, eye_distance, size)
+    # Alpha and colour change only where the weight or the wrap is above 0: computed there
+    # alone (elsewhere the blends below give back alpha and fg as they are).
+    changed = weight > 0 if found is None else (weight > 0) | (found[0] > 0)
+    detail = _detail(image, changed)
+    at = np.flatnonzero(changed)
+    smooth_at, depth_at, w = _pixels(smooth, at), _pixels(depth, at), _pixels(weight, at)
+    skin_alpha = np.clip((smooth_at - 0.5 - SKIN_CHOKE * slope) / (SKIN_FEATHER * slope) + 0.5, 0.0, 1.0)
+    # Interior skin colour: the person well inside the edge (away from rim light and
+    # backdrop), locally averaged; the pixel keeps its fine texture.
+    interior = cv2.erode(opened, filters.disc(max(1, round(SKIN_INTERIOR * d_half)))).astype(np.float32)
+    inner_colour = cv2.resize(filters.normalised_blur(guide_small, interior, SKIN_COLOUR_SIGMA * d_half), size,
+                              interpolation=cv2.INTER_LINEAR)  # fmt: skip
+    pull = np.clip(1.0 - (depth_at - SKIN_CHOKE) / (SKIN_PULL * eye_distance), 0.0, 1.0)
+    pull = np.maximum(pull, np.clip(_pixels(filled, at) * 2, 0.0, 1.0))[..., None]
+    clean = np.clip(_pixels(inner_colour, at) + _pixels(detail, at), 0, 255)
+    fg_at = _pixels(fg, at)
+    skin_fg = fg_at * (1 - pull) + clean * pull
+    fg_at = fg_at * (1 - w[..., None]) + skin_fg * w[..., None]
     if found is not None:
-        wrap, fill = found
-        texture = np.clip(detail, -WRAP_DETAIL, WRAP_DETAIL)
-        fg = fg * (1 - wrap[..., None]) + np.clip(fill + texture, 0, 255) * wrap[..., None]
-    return alpha * (1 - weight) + skin_alpha * weight, fg
+        wrap_weight, fill = found
+        wrap = _pixels(wrap_weight, at)[..., None]
+        texture = np.clip(_pixels(detail, at), -WRAP_DETAIL, WRAP_DETAIL)
+        fg_at = fg_at * (1 - wrap) + np.clip(_pixels(fill, at) + texture, 0, 255) * wrap
+    alpha_at = _pixels(alpha, at)
+    alpha, fg = alpha.astype(np.result_type(alpha, skin_alpha)), fg.copy()
+    alpha.reshape(-1)[at] = alpha_at * (1 - w) + skin_alpha * w
+    fg.reshape(-1, 3)[at] = fg_at
+    return alpha, fg
+
+
+def _detail(image: np.ndarray, region: np.ndarray) -> np.ndarray:
+    """(H, W, 1): the pixels' fine lightness detail (the image minus its DETAIL_SIGMA blur, the
+    channels' mean) within the bounding box of `region` (bool (H, W)), 0 outside it.
+
+    The blur runs on the box grown by the kernel's reach: inside the box the same values as
+    blurring the whole image, at the box's share of the cost."""
+    detail = np.zeros((*image.shape[:2], 1), np.float32)
+    rows, columns = np.flatnonzero(region.any(axis=1)), np.flatnonzero(region.any(axis=0))
+    if len(rows) == 0:
+        return detail
+    top, bottom, left, right = int(rows[0]), int(rows[-1]) + 1, int(columns[0]), int(columns[-1]) + 1
+    y0, x0 = max(0, top - DETAIL_REACH), max(0, left - DETAIL_REACH)
+    patch = image[y0 : bottom + DETAIL_REACH, x0 : right + DETAIL_REACH]
+    fine = (patch - cv2.GaussianBlur(patch, (0, 0), DETAIL_SIGMA)).mean(-1, keepdims=True)
+    detail[top:bottom, left:right] = fine[top - y0 : bottom - y0, left - x0 : right - x0]
+    return detail
 
 
 def _light_wrap(
@@ -311,20 +372,13 @@ def _light_wrap(
     return weight, fill
 
 
-def _busy_backdrop(
-    spread_small: np.ndarray,
-    separation: np.ndarray,
-    size: tuple[int, int],
-    eyes: tuple[float, float],
-    eye_distance: float,
-) -> np.ndarray:
-    """0-1 at output size: where the local backdrop varies as much as it differs from the
-    person (BUSY_*), from BUSY_FROM below the eye line down."""
-    spread = cv2.resize(spread_small, size, interpolation=cv2.INTER_LINEAR)
-    busy = np.clip((spread / np.maximum(separation, 1.0) - BUSY_RATIO) / BUSY_RAMP, 0.0, 1.0)
-    down = (np.arange(size[1], dtype=np.float32) - eyes[1]) / eye_distance
-    low = np.clip((down - BUSY_FROM) / CLOTHES_RAMP, 0.0, 1.0)[:, None]
-    weight: np.ndarray = (busy * low).astype(np.float32)
+def _shoulder_rows(rows: np.ndarray, eyes: tuple[float, float] | None, eye_distance: float) -> np.ndarray:
+    """0-1 per output row in `rows`: from BUSY_FROM eye distances below the eye line down
+    (ramped over CLOTHES_RAMP); 0 without eyes."""
+    if eyes is None:
+        return np.zeros(rows.shape, np.float32)
+    down = (rows.astype(np.float32) - eyes[1]) / eye_distance
+    weight: np.ndarray = np.clip((down - BUSY_FROM) / CLOTHES_RAMP, 0.0, 1.0)
     return weight
 
 
