@@ -279,10 +279,13 @@ def render_output(
     parts = shared if shared is not None else layers(prepared, variant)
     backdrop = compose.backdrop(style, variant, parts.old_background, parts.eye_line, rng)
     a = parts.alpha[..., None]
-    composite = parts.person * a + backdrop * (1 - a)
+    # In place: each full-size temporary costs as much as the arithmetic.
+    composite = parts.person * a
+    composite += backdrop * (1 - a)
     # 1/2-LSB noise dithers the smooth gradients so they do not band after 8-bit encoding.
     composite += rng.uniform(-0.5, 0.5, size=composite.shape).astype(np.float32)
-    result: np.ndarray = np.clip(composite + 0.5, 0, 255).astype(np.uint8)
+    composite += 0.5
+    result: np.ndarray = np.clip(composite, 0, 255, out=composite).astype(np.uint8)
     return result
 
 

@@ -143,12 +143,12 @@ def fill_background(canvas: np.ndarray, alpha: np.ndarray, inside: np.ndarray) -
     """
     weight = ((1 - alpha) * inside).astype(np.float32)
     weight = cv2.erode(weight, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (7, 7)))
-    image = canvas.astype(np.float32)
+    weighted = canvas.astype(np.float32) * weight[..., None]
     sigma = canvas.shape[0] / 40
-    num = cv2.GaussianBlur(image * weight[..., None], (0, 0), sigma)
+    num = cv2.GaussianBlur(weighted, (0, 0), sigma)
     den = cv2.GaussianBlur(weight, (0, 0), sigma)[..., None]
     total = float(weight.sum())
-    mean = (image * weight[..., None]).reshape(-1, 3).sum(0) / total if total > 0 else np.full(3, 120.0)
+    mean = weighted.reshape(-1, 3).sum(0) / total if total > 0 else np.full(3, 120.0)
     confidence = np.clip(den / 0.15, 0, 1)
     filled: np.ndarray = (num / np.maximum(den, 1e-4) * confidence + mean * (1 - confidence)).astype(np.float32)
     return filled

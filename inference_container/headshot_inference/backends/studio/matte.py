@@ -234,7 +234,9 @@ def _skin_edges(
     eyes: tuple[float, float],
     ears_small: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Alpha and colour of the skin outline (ears, jaw, neck) as a smooth, clean cut."""
+    """Alpha and colour of the skin outline (ears, jaw, neck) as a smooth, clean cut.
+
+    `fg` (float32, the matte's own) is changed in place; `alpha` is not."""
     size = image.shape[1], image.shape[0]
     d_half = eye_distance / 2
     # Where the edge is skin: below the brows, and the nearby person colour close to the
@@ -302,7 +304,7 @@ def _skin_edges(
         texture = np.clip(_pixels(detail, at), -WRAP_DETAIL, WRAP_DETAIL)
         fg_at = fg_at * (1 - wrap) + np.clip(_pixels(fill, at) + texture, 0, 255) * wrap
     alpha_at = _pixels(alpha, at)
-    alpha, fg = alpha.astype(np.result_type(alpha, skin_alpha)), fg.copy()
+    alpha = alpha.astype(np.result_type(alpha, skin_alpha))
     alpha.reshape(-1)[at] = alpha_at * (1 - w) + skin_alpha * w
     fg.reshape(-1, 3)[at] = fg_at
     return alpha, fg
