@@ -300,9 +300,10 @@ def _skin_edges(
     fg_at = fg_at * (1 - w[..., None]) + skin_fg * w[..., None]
     if found is not None:
         wrap_weight, fill = found
-        wrap = _pixels(wrap_weight, at)[..., None]
-        texture = np.clip(_pixels(detail, at), -WRAP_DETAIL, WRAP_DETAIL)
-        fg_at = fg_at * (1 - wrap) + np.clip(_pixels(fill, at) + texture, 0, 255) * wrap
+        line = np.flatnonzero(_pixels(wrap_weight, at))  # of `at`'s pixels
+        wrap = _pixels(wrap_weight, at[line])[..., None]
+        texture = np.clip(_pixels(detail, at[line]), -WRAP_DETAIL, WRAP_DETAIL)
+        fg_at[line] = fg_at[line] * (1 - wrap) + np.clip(_pixels(fill, at[line]) + texture, 0, 255) * wrap
     alpha_at = _pixels(alpha, at)
     alpha = alpha.astype(np.result_type(alpha, skin_alpha))
     alpha.reshape(-1)[at] = alpha_at * (1 - w) + skin_alpha * w
