@@ -41,6 +41,9 @@ def test_the_closed_form_solve_matches_numpy() -> None:
     expected = np.linalg.solve(matrices, rhs[..., None])[..., 0].reshape(64, 64, 3)
     assert solved.dtype == np.float32
     np.testing.assert_allclose(solved, expected, rtol=1e-6, atol=1e-6 * float(np.abs(expected).max()))
+    # And a single system too
+    single = filters.solve_symmetric_3x3((a00[0, 0], a01[0, 0], a02[0, 0], a11[0, 0], a12[0, 0], a22[0, 0]), rhs[0])
+    np.testing.assert_allclose(single, expected[0, 0], rtol=1e-6, atol=1e-6 * float(np.abs(expected).max()))
 
 
 def reference_guided_filter(guide: np.ndarray, p: np.ndarray, radius: int, eps: float) -> np.ndarray:

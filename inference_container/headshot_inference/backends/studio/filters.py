@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Final
+
 import cv2
 import numpy as np
+
+# The 3x3 solves run this many image rows at a time: a block's float64 temporaries stay in the
+# CPU cache and the allocator's pool (whole-image ones are fresh pages each time): ~3x faster
+# on the matte's 512-px guide.
+SOLVE_BLOCK_ROWS: Final = 32
 
 
 def disc(radius: int) -> np.ndarray:
@@ -54,7 +61,18 @@ def solve_symmetric_3x3(
     Cramer's rule with the cofactors, in float64: np.linalg.solve computes float32 input in
     float64 too (and gives the same float32 result), but loops LAPACK over the pixels, ~4x slower.
     A must be well conditioned (the guided filter's covariance plus eps on the diagonal is).
+    Solved SOLVE_BLOCK_ROWS rows (the first axis) at a time.
     """
+    if rhs.ndim < 2:
+        return _cramer_3x3(upper, rhs)
+    x = np.empty(rhs.shape, np.float32)
+    for start in range(0, len(rhs), SOLVE_BLOCK_ROWS):
+        block = slice(start, start + SOLVE_BLOCK_ROWS)
+        x[block] = _cramer_3x3(tuple(entry[block] for entry in upper), rhs[block])
+    return x
+
+
+def _cramer_3x3(upper: tuple[np.ndarray, ...], rhs: np.ndarray) -> np.ndarray:
     a00, a01, a02, a11, a12, a22 = (np.asarray(entry, np.float64) for entry in upper)
     c00 = a11 * a22
     c00 -= a12 * a12
