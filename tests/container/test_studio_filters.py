@@ -79,3 +79,26 @@ def test_the_guided_filter_matches_its_straightforward_version() -> None:
     # Then it is the straightforward filter's result
     expected = reference_guided_filter(guide, mask, 4, EPS)
     np.testing.assert_allclose(q, expected, rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize(("sigma", "top", "left"), [(1.5, 36, 3), (7.3, 37, 4)])
+def test_the_upsampled_normalised_blur_in_a_box_is_the_whole_images(sigma: float, top: int, left: int) -> None:
+    rng = np.random.default_rng(3)
+    # Given a half-size colour image and weights, and the output pixels where the result is
+    # needed (box edges on even and odd output pixels: between two source pixels or on one)
+    image = (rng.random((96, 128, 3)) * 255).astype(np.float32)
+    weight = (rng.random((96, 128)) > 0.4).astype(np.float32)
+    needed = np.zeros((192, 256), bool)
+    needed[top:101, left:90] = True
+    needed[150 + top % 2, 200 + left % 2] = True
+    bottom, right = 151 + top % 2, 201 + left % 2
+    # When upsampled within the box only
+    part = filters.upsampled_normalised_blur(image, weight, sigma, (256, 192), needed)
+    # Then the box holds what upsampling the whole image's blur gives, and nothing lies outside it
+    whole = cv2.resize(filters.normalised_blur(image, weight, sigma), (256, 192), interpolation=cv2.INTER_LINEAR)
+    np.testing.assert_array_equal(part[top:bottom, left:right], whole[top:bottom, left:right])
+    assert not part[:top].any() and not part[bottom:].any() and not part[:, :left].any() and not part[:, right:].any()
+    # And at a size that is not twice the image's, the whole image is used
+    odd = filters.upsampled_normalised_blur(image, weight, sigma, (255, 191), needed)
+    expected = cv2.resize(filters.normalised_blur(image, weight, sigma), (255, 191), interpolation=cv2.INTER_LINEAR)
+    np.testing.assert_array_equal(odd, expected)

@@ -30,6 +30,39 @@ def normalised_blur(image: np.ndarray, weight: np.ndarray, sigma: float) -> np.n
     return mean
 
 
+def upsampled_normalised_blur(
+    image: np.ndarray, weight: np.ndarray, sigma: float, size: tuple[int, int], needed: np.ndarray
+) -> np.ndarray:
+    """cv2.resize(normalised_blur(image, weight, sigma), size) (linear), exact within the
+    bounding box of `needed` (bool, (size[1], size[0])).
+
+    When `size` is twice the image's (the matte's half-size work), only that box is computed
+    (0 outside it): its source pixels grown by the blur's reach (OpenCV's float kernel: 4 sigma)
+    and the upsampling's, which gives the same values in the box as the whole image would.
+    """
+    height, width = image.shape[:2]
+    if size != (2 * width, 2 * height):
+        whole: np.ndarray = cv2.resize(normalised_blur(image, weight, sigma), size, interpolation=cv2.INTER_LINEAR)
+        return whole
+    result = np.zeros((size[1], size[0], *image.shape[2:]), np.float32)
+    rows, columns = np.flatnonzero(needed.any(axis=1)), np.flatnonzero(needed.any(axis=0))
+    if len(rows) == 0:
+        return result
+    top, bottom, left, right = int(rows[0]), int(rows[-1]) + 1, int(columns[0]), int(columns[-1]) + 1
+    # The source rows and columns the upsampling reads for the box, one more each side: an
+    # upsampled crop is exact except in its outermost pixels.
+    y0, y1 = max(0, top // 2 - 1), min(height, (bottom + 1) // 2 + 1)
+    x0, x1 = max(0, left // 2 - 1), min(width, (right + 1) // 2 + 1)
+    reach = int(4 * sigma) + 2
+    by0, by1, bx0, bx1 = max(0, y0 - reach), min(height, y1 + reach), max(0, x0 - reach), min(width, x1 + reach)
+    blurred = normalised_blur(image[by0:by1, bx0:bx1], weight[by0:by1, bx0:bx1], sigma)
+    source = np.ascontiguousarray(blurred[y0 - by0 : y1 - by0, x0 - bx0 : x1 - bx0])
+    upsampled = cv2.resize(source, (2 * (x1 - x0), 2 * (y1 - y0)), interpolation=cv2.INTER_LINEAR)
+    box = upsampled[top - 2 * y0 : bottom - 2 * y0, left - 2 * x0 : right - 2 * x0]
+    result[top:bottom, left:right] = box.reshape(bottom - top, right - left, *image.shape[2:])
+    return result
+
+
 def guided_filter(guide: np.ndarray, p: np.ndarray, radius: int, eps: float) -> np.ndarray:
     """He et al.'s guided filter with a colour guide (per-pixel 3x3 covariance)."""
     window = (2 * radius + 1, 2 * radius + 1)

@@ -340,6 +340,7 @@ def _light_wrap(
     """(0-1 weight, the skin's colour to put there) at output size: the back-lit line along
     the skin's outline (see WRAP_DEPTH); None where there is none (most photos). `cheek` is
     the face's lit skin (RGB); `near_skin_edge` (half size, bool) where the outline is skin's.
+    The colour is computed only around the line (the weight above 0), 0 far from it.
 
     The reference is the cheeks, not the colour just inside the edge: on a narrow neck that is
     itself greyed by the line. Collars and shirts are kept out by the skin-edge region (the nearby
@@ -370,8 +371,8 @@ def _light_wrap(
     grown = cv2.dilate(wrap.astype(np.uint8), filters.disc(1)) & band
     soft = cv2.GaussianBlur(grown.astype(np.float32), (0, 0), 0.7)
     weight: np.ndarray = cv2.resize(np.clip(soft * 2, 0.0, 1.0), size, interpolation=cv2.INTER_LINEAR)
-    fill_small = filters.normalised_blur(guide_small, skin.astype(np.float32), SKIN_COLOUR_SIGMA * d_half)
-    fill: np.ndarray = cv2.resize(fill_small, size, interpolation=cv2.INTER_LINEAR)
+    fill = filters.upsampled_normalised_blur(guide_small, skin.astype(np.float32), SKIN_COLOUR_SIGMA * d_half,
+                                             size, weight > 0)  # fmt: skip
     return weight, fill
 
 
