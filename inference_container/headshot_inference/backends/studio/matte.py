@@ -283,8 +283,8 @@ def _skin_edges(
     # Alpha and colour change only where the weight or the wrap is above 0: computed there
     # alone (elsewhere the blends below give back alpha and fg as they are).
     changed = weight > 0 if found is None else (weight > 0) | (found[0] > 0)
-    detail = _detail(image, changed)
     at = np.flatnonzero(changed)
+    detail = _detail_at(image, at)
     smooth_at, depth_at, w = _pixels(smooth, at), _pixels(depth, at), _pixels(weight, at)
     skin_alpha = np.clip((smooth_at - 0.5 - SKIN_CHOKE * slope) / (SKIN_FEATHER * slope) + 0.5, 0.0, 1.0)
     # Interior skin colour: the person well inside the edge (away from rim light and
@@ -294,7 +294,7 @@ def _skin_edges(
                               interpolation=cv2.INTER_LINEAR)  # fmt: skip
     pull = np.clip(1.0 - (depth_at - SKIN_CHOKE) / (SKIN_PULL * eye_distance), 0.0, 1.0)
     pull = np.maximum(pull, np.clip(_pixels(filled, at) * 2, 0.0, 1.0))[..., None]
-    clean = np.clip(_pixels(inner_colour, at) + _pixels(detail, at), 0, 255)
+    clean = np.clip(_pixels(inner_colour, at) + detail, 0, 255)
     fg_at = _pixels(fg, at)
     skin_fg = fg_at * (1 - pull) + clean * pull
     fg_at = fg_at * (1 - w[..., None]) + skin_fg * w[..., None]
@@ -302,7 +302,7 @@ def _skin_edges(
         wrap_weight, fill = found
         line = np.flatnonzero(_pixels(wrap_weight, at))  # of `at`'s pixels
         wrap = _pixels(wrap_weight, at[line])[..., None]
-        texture = np.clip(_pixels(detail, at[line]), -WRAP_DETAIL, WRAP_DETAIL)
+        texture = np.clip(detail[line], -WRAP_DETAIL, WRAP_DETAIL)
         fg_at[line] = fg_at[line] * (1 - wrap) + np.clip(_pixels(fill, at[line]) + texture, 0, 255) * wrap
     alpha_at = _pixels(alpha, at)
     alpha = alpha.astype(np.result_type(alpha, skin_alpha))
@@ -311,21 +311,20 @@ def _skin_edges(
     return alpha, fg
 
 
-def _detail(image: np.ndarray, region: np.ndarray) -> np.ndarray:
-    """(H, W, 1): the pixels' fine lightness detail (the image minus its DETAIL_SIGMA blur, the
-    channels' mean) within the bounding box of `region` (bool (H, W)), 0 outside it.
+def _detail_at(image: np.ndarray, at: np.ndarray) -> np.ndarray:
+    """(N, 1): the fine lightness detail (the image minus its DETAIL_SIGMA blur, the channels'
+    mean) at the flat indices `at`.
 
-    The blur runs on the box grown by the kernel's reach: inside the box the same values as
+    Only their bounding box, grown by the kernel's reach, is blurred: the same values there as
     blurring the whole image, at the box's share of the cost."""
-    detail = np.zeros((*image.shape[:2], 1), np.float32)
-    rows, columns = np.flatnonzero(region.any(axis=1)), np.flatnonzero(region.any(axis=0))
-    if len(rows) == 0:
-        return detail
-    top, bottom, left, right = int(rows[0]), int(rows[-1]) + 1, int(columns[0]), int(columns[-1]) + 1
-    y0, x0 = max(0, top - DETAIL_REACH), max(0, left - DETAIL_REACH)
-    patch = image[y0 : bottom + DETAIL_REACH, x0 : right + DETAIL_REACH]
-    fine = (patch - cv2.GaussianBlur(patch, (0, 0), DETAIL_SIGMA)).mean(-1, keepdims=True)
-    detail[top:bottom, left:right] = fine[top - y0 : bottom - y0, left - x0 : right - x0]
+    if len(at) == 0:
+        return np.zeros((0, 1), np.float32)
+    ys, xs = np.divmod(at, image.shape[1])
+    y0, x0 = max(0, int(ys.min()) - DETAIL_REACH), max(0, int(xs.min()) - DETAIL_REACH)
+    patch = image[y0 : int(ys.max()) + 1 + DETAIL_REACH, x0 : int(xs.max()) + 1 + DETAIL_REACH]
+    blurred = cv2.GaussianBlur(patch, (0, 0), DETAIL_SIGMA)
+    ys, xs = ys - y0, xs - x0
+    detail: np.ndarray = (patch[ys, xs] - blurred[ys, xs]).mean(-1, keepdims=True)
     return detail
 
 
