@@ -91,11 +91,11 @@ def drawn_shoulder_before_a_flag() -> tuple[np.ndarray, np.ndarray]:
     person[560:SHOULDER_TOP, 430:594] = 1  # the neck
     suit = np.zeros_like(person)
     suit[SHOULDER_TOP:, 150:874] = 1
-    photo = np.empty((SIDE, SIDE, 3), np.float32)
-    photo[:, :STRIPE_EDGE] = NAVY
-    photo[:, STRIPE_EDGE:] = PALE
+    flag = np.empty((SIDE, SIDE, 3), np.float32)
+    flag[:, :STRIPE_EDGE] = NAVY
+    flag[:, STRIPE_EDGE:] = PALE
     # The out-of-focus flag: its edge is soft, as behind a sharp subject.
-    photo = cv2.GaussianBlur(photo, (0, 0), 6.0)
+    photo: np.ndarray = cv2.GaussianBlur(flag, (0, 0), 6.0)
     photo[person > 0] = SKIN
     photo[suit > 0] = SUIT
     noise = np.random.default_rng(2).normal(0, 2.0, photo.shape)

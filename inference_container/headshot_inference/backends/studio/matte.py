@@ -160,9 +160,8 @@ def matte(
     alpha_out: np.ndarray = (q > 0.5).astype(np.float32)
     spread = cv2.resize(b_spread_small, size, interpolation=up)
     at_shoulders = _shoulder_rows(in_band // size[0], eyes, eye_distance)
-    alpha_out.reshape(-1)[in_band] = _estimated_alpha(
-        *(_pixels(x, in_band) for x in (image, f_local, b_local, q, spread)), at_shoulders
-    )
+    image_px, f_px, b_px, q_px, spread_px = (_pixels(x, in_band) for x in (image, f_local, b_local, q, spread))
+    alpha_out.reshape(-1)[in_band] = _estimated_alpha(image_px, f_px, b_px, q_px, spread_px, at_shoulders)
     alpha_out = cv2.GaussianBlur(alpha_out, (0, 0), 0.6)
     if eyes is not None:
         clothes = _clothes_zone(alpha_out.shape, eyes, eye_distance)
