@@ -48,7 +48,7 @@ from headshot_inference.backends import (
 )
 from headshot_inference.backends.diffusion import pipeline as pipelines
 from headshot_inference.backends.diffusion.defaults import INPAINT, RECIPE_FILE
-from headshot_inference.backends.diffusion.framing import Face, Framed, first_framable, frame
+from headshot_inference.backends.diffusion.framing import Face, Framed, frame
 from headshot_inference.backends.diffusion.identity import FACE_CROP_PX, IdentityEmbeds, aligned_face
 from headshot_inference.backends.diffusion.model_dir import check_model_dir
 from headshot_inference.backends.diffusion.paste import paste_face
@@ -184,7 +184,7 @@ class DiffusionBackend:
         items = plan(len(photos), styles, variants, seed)
         if not items:
             return 0, []
-        source, prepared = first_framable(photos)
+        source, prepared = studio.first_framable(photos)
         return source, frame(prepared, items)
 
     def generate(

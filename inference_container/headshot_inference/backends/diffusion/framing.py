@@ -13,8 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from headshot_inference.backends import PlannedImage, SourcePhoto, studio
-from headshot_inference.errors import UnprocessableError
+from headshot_inference.backends import PlannedImage, studio
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,22 +36,6 @@ class Framed:
     image: np.ndarray  # RGB uint8: the person (studio matte) over the style's backdrop
     person: np.ndarray  # float32 [0, 1]: the person matte
     face: Face
-
-
-def first_framable(photos: Sequence[SourcePhoto]) -> tuple[int, studio.Prepared]:
-    """The first (best) photo the studio framing accepts; photos come best first (render.py)."""
-    refusals = []
-    for index, photo in enumerate(photos):
-        prepared = studio.prepare(photo)
-        if prepared.base is not None:
-            return index, prepared
-        refusals.append({"photo": photo.name, "reason": prepared.frames.refusal})
-    reasons = "; ".join(f"{r['photo']}: {r['reason']}" for r in refusals)
-    raise UnprocessableError(
-        studio.REFUSAL_CODE,
-        f"no photo can be framed as a headshot without inventing what it does not show ({reasons})",
-        details={"photos": refusals},
-    )
 
 
 def frame(prepared: studio.Prepared, items: Sequence[PlannedImage]) -> list[Framed]:
