@@ -460,42 +460,42 @@ def test_far_ear_is_kept_whole_before_a_skin_coloured_backdrop(faces_dir: Path, 
         assert reach > 1.85, reach
 
 
-def test_a_neighbours_shoulder_is_not_part_of_the_person(faces_dir: Path, checker: object) -> None:
+def canvas_person_share(
+    faces_dir: Path, checker: object, name: str, left: float, right: float, top: float, bottom: float
+) -> float:
+    """Share of a zone of the photo's person matte (canvas) that is person; the zone in eye
+    distances from the eye midpoint (x, rightward) and the eye line (y, downward)."""
     from headshot.checks import PhotoChecker
     from headshot_inference.backends.studio import prepare
 
-    # Given obama2: a man in a dark suit stands at the photo's left edge, his shoulder beside
-    # Obama's neck; the segmenter reads him as "likely" person and his suit joins Obama's
     assert isinstance(checker, PhotoChecker)
-    photo = checker.check_bytes((faces_dir / "obama2.jpg").read_bytes(), "obama2.jpg", keep_normalised=True)
-    # When the person matte is made
+    photo = checker.check_bytes((faces_dir / name).read_bytes(), name, keep_normalised=True)
     prepared = prepare(_source(photo))
     eye_x, eye_y = prepared.canvas.eye
     d = prepared.canvas.per_d
     ys, xs = np.mgrid[0 : prepared.alpha.shape[0], 0 : prepared.alpha.shape[1]]
-    beside_neck = (xs < eye_x - 1.2 * d) & (xs > eye_x - 2.5 * d) & (ys > eye_y + 0.9 * d) & (ys < eye_y + 2.0 * d)
+    zone = (xs > eye_x + left * d) & (xs < eye_x + right * d) & (ys > eye_y + top * d) & (ys < eye_y + bottom * d)
+    return float((prepared.alpha[zone] > 0.5).mean())
+
+
+def test_a_neighbours_shoulder_is_not_part_of_the_person(faces_dir: Path, checker: object) -> None:
+    # Given obama2: a man in a dark suit stands at the photo's left edge, his shoulder beside
+    # Obama's neck; the segmenter reads him as "likely" person and his suit joins Obama's
+    # When the person matte is made
+    beside_neck = canvas_person_share(faces_dir, checker, "obama2.jpg", -2.5, -1.2, 0.9, 2.0)
     # Then nothing beside his neck, between mouth and collar, is person (it was 71%: a dark
     # blob floating beside the neck on every output)
-    assert float((prepared.alpha[beside_neck] > 0.5).mean()) < 0.02
+    assert beside_neck < 0.02
 
 
 def test_a_neighbours_hair_shadow_does_not_rise_from_the_shoulder(faces_dir: Path, checker: object) -> None:
-    from headshot.checks import PhotoChecker
-    from headshot_inference.backends.studio import prepare
-
     # Given obama2: a neighbour's out-of-focus hair touches his right shoulder at the photo's
     # edge; its shadow is as dark as his suit, and the segmenter reads it as backdrop (0-0.2)
-    assert isinstance(checker, PhotoChecker)
-    photo = checker.check_bytes((faces_dir / "obama2.jpg").read_bytes(), "obama2.jpg", keep_normalised=True)
     # When the person matte is made
-    prepared = prepare(_source(photo))
-    eye_x, eye_y = prepared.canvas.eye
-    d = prepared.canvas.per_d
-    ys, xs = np.mgrid[0 : prepared.alpha.shape[0], 0 : prepared.alpha.shape[1]]
-    above_shoulder = (xs > eye_x + 2.3 * d) & (xs < eye_x + 2.7 * d) & (ys > eye_y + 1.8 * d) & (ys < eye_y + 2.02 * d)
+    above_shoulder = canvas_person_share(faces_dir, checker, "obama2.jpg", 2.3, 2.7, 1.8, 2.02)
     # Then nothing of it sits on the shoulder's line (it was 12% of this zone: a dark bump
     # rising from the suit at the frame's edge on every output)
-    assert float((prepared.alpha[above_shoulder] > 0.5).mean()) < 0.02
+    assert above_shoulder < 0.02
 
 
 def grey_rim_share(pixels: np.ndarray, face: FaceMeasurement) -> float:
