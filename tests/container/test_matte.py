@@ -113,3 +113,42 @@ def test_a_shoulder_under_a_backdrop_edge_has_no_grey_tick_or_smear() -> None:
     # read as part suit (a grey tick at the edge and a smear along the navy side)
     above = alpha_out[SHOULDER_TOP - 40 : SHOULDER_TOP - 2, 150:430]
     assert int((above > 0.1).sum()) < 20, int((above > 0.1).sum())
+
+
+HAIR: Final = (40, 35, 35)
+LOW_EYES: Final = (512.0, 760.0)  # the eyes low in the frame: the crown well inside it
+CROWN_EDGE: Final = 540  # where the flag's navy meets its pale stripe, above the crown
+
+
+def drawn_crown_before_a_flag() -> tuple[np.ndarray, np.ndarray]:
+    """(photo, person mask): dark hair over a face, the crown under the edge between a navy
+    flag (left) and a pale stripe (right), out of focus."""
+    hair = np.zeros((SIDE, SIDE), np.uint8)
+    cv2.ellipse(hair, (512, 430), (240, 230), 0, 0, 360, 1, -1)
+    head = np.zeros_like(hair)
+    cv2.ellipse(head, (512, 650), (200, 270), 0, 0, 360, 1, -1)
+    flag = np.empty((SIDE, SIDE, 3), np.float32)
+    flag[:, :CROWN_EDGE] = NAVY
+    flag[:, CROWN_EDGE:] = PALE
+    photo: np.ndarray = cv2.GaussianBlur(flag, (0, 0), 6.0)
+    photo[hair > 0] = HAIR
+    photo[head > 0] = SKIN
+    noise = np.random.default_rng(3).normal(0, 2.0, photo.shape)
+    return np.clip(photo + noise, 0, 255).astype(np.uint8), (hair | head).astype(bool)
+
+
+def test_a_crown_under_a_backdrop_edge_has_no_grey_tick() -> None:
+    # Given dark hair whose crown meets the edge of a navy flag and a pale stripe (obama2)
+    photo, person = drawn_crown_before_a_flag()
+    alpha = cv2.GaussianBlur(person.astype(np.float32), (0, 0), 1.0)
+    # When the matte is cut
+    alpha_out, _ = matte.matte(alpha, photo, EYE_DISTANCE, LOW_EYES)
+    # Then nothing stands above the hair at the flag's edge: the navy, darker than the mean
+    # of navy and pale, read as part hair there (a grey tick 20 px tall, 518 px in all)
+    outside = cv2.dilate(person.astype(np.uint8), np.ones((7, 7), np.uint8)) == 0
+    beside_edge = outside[:, CROWN_EDGE - 80 : CROWN_EDGE + 40] & (
+        alpha_out[:, CROWN_EDGE - 80 : CROWN_EDGE + 40] > 0.1
+    )
+    assert int(beside_edge.sum()) < 100, int(beside_edge.sum())
+    # And the hair itself is whole: the crown's outline is where it was
+    assert float(alpha_out[205:215, 500:520].mean()) > 0.9

@@ -38,6 +38,19 @@ SEPARATION_RAMP: Final = 35.0
 BUSY_RATIO: Final = 0.8
 BUSY_RAMP: Final = 0.4
 BUSY_FROM: Final = 1.5
+# Above the crown (from CROWN_FROM eye distances above the eye line), where the backdrop is
+# busy (CROWN_BUSY_RATIO, full effect CROWN_BUSY_RAMP above), a pixel is person only as far
+# as it also differs from its nearest backdrop pixel's colour (smoothed NEAREST_SIGMA
+# half-size px): obama2's navy flag meeting a pale stripe above his hair projected a grey
+# tick onto the mean of the two (0.65-1.1 there). Hair strands over one backdrop colour keep
+# their alpha (the nearest is the mean there); on the shared photos it took 2-3 wisps off
+# obama's and biden's crowns and left their hair measures unchanged. Not at the temples:
+# obama's grey coily temples before his dark red curtains are as dark as the curtain, and
+# narrowed.
+CROWN_FROM: Final = 1.4
+CROWN_BUSY_RATIO: Final = 0.3
+CROWN_BUSY_RAMP: Final = 0.2
+NEAREST_SIGMA: Final = 1.5
 # Estimated alpha below this is haze, not hair (the grey wisps above obama's hair on white).
 HAZE: Final = 0.15
 # Below this alpha a strand's colour fades to grey (its chroma is the old backdrop's).
@@ -110,8 +123,9 @@ def matte(
        alpha = the projection of the pixel onto the line B -> F. Where F and B differ
        (white hair on a blue curtain, dark hair on a window) this follows single strands
        and drops the old backdrop; where they do not (dark curls on a dark wall) the
-       guided-filter alpha stays; faint haze (alpha < HAZE) is dropped; at shoulder height,
-       where the backdrop is busy for its contrast with the person, the edge is cut crisp;
+       guided-filter alpha stays; faint haze (alpha < HAZE) is dropped; where the backdrop
+       is busy for its contrast with the person, the edge is cut crisp at shoulder height,
+       and above the crown a pixel must also differ from its nearest backdrop colour;
     3. the foreground colour is F plus the pixel's own lightness detail weighted by alpha
        (blur fusion, Forte & Pitie 2021, with the detail's chroma dropped: a strand keeps
        its light and shade, never the old backdrop's colour) wherever alpha can be partial;
@@ -159,9 +173,18 @@ def matte(
     in_band = np.flatnonzero(band)
     alpha_out: np.ndarray = (q > 0.5).astype(np.float32)
     spread = cv2.resize(b_spread_small, size, interpolation=up)
-    at_shoulders = _shoulder_rows(in_band // size[0], eyes, eye_distance)
     image_px, f_px, b_px, q_px, spread_px = (_pixels(x, in_band) for x in (image, f_local, b_local, q, spread))
-    alpha_out.reshape(-1)[in_band] = _estimated_alpha(image_px, f_px, b_px, q_px, spread_px, at_shoulders)
+    # How busy the backdrop is for its contrast with the person (BUSY_*, CROWN_*).
+    busyness = spread_px / np.maximum(np.sqrt(((f_px - b_px) ** 2).sum(-1)), 1.0)
+    down = _eye_distances_below(in_band // size[0], eyes, eye_distance)
+    at_shoulders = _ramp(busyness, BUSY_RATIO, BUSY_RAMP) * _ramp(down, BUSY_FROM, CLOTHES_RAMP)
+    estimated = _estimated_alpha(image_px, f_px, b_px, q_px, at_shoulders)
+    at_crown = _ramp(busyness, CROWN_BUSY_RATIO, CROWN_BUSY_RAMP) * _ramp(-down, CROWN_FROM, CLOTHES_RAMP)
+    if at_crown.any():
+        b_near_px = _pixels(_nearest_backdrop(guide_small, sure_bg, size), in_band)
+        beside_nearest = _estimated_alpha(image_px, f_px, b_near_px, q_px, np.zeros_like(at_crown))
+        estimated = estimated * (1 - at_crown) + np.minimum(estimated, beside_nearest) * at_crown
+    alpha_out.reshape(-1)[in_band] = estimated
     alpha_out = cv2.GaussianBlur(alpha_out, (0, 0), 0.6)
     if eyes is not None:
         clothes = _clothes_zone(alpha_out.shape, eyes, eye_distance)
@@ -185,27 +208,37 @@ def _pixels(array: np.ndarray, index: np.ndarray) -> np.ndarray:
     return pixels
 
 
-def _estimated_alpha(
-    image: np.ndarray, f: np.ndarray, b: np.ndarray, q: np.ndarray, spread: np.ndarray, at_shoulders: np.ndarray
-) -> np.ndarray:
+def _estimated_alpha(image: np.ndarray, f: np.ndarray, b: np.ndarray, q: np.ndarray, crisp: np.ndarray) -> np.ndarray:
     """Alpha from the local colours (pixels (N, 3); q (N,) the guided filter's alpha): the
-    pixel's projection onto the line B -> F where they differ, q where they do not. `spread`
-    (N,) is the backdrop's local spread, `at_shoulders` (N,) 0-1 where a busy backdrop's
-    edge is cut crisp (BUSY_*)."""
+    pixel's projection onto the line B -> F where they differ, q where they do not; where
+    `crisp` (N,) is 1, q's own decision (cut crisp)."""
     span = f - b
     separation = np.sqrt((span * span).sum(-1))
     projected = np.clip(((image - b) * span).sum(-1) / (separation * separation + 1e-3), 0.0, 1.0)
-    trust = np.clip((separation - MIN_SEPARATION) / SEPARATION_RAMP, 0.0, 1.0)
-    # Where the backdrop around the edge is busy for its contrast with the person, neither
-    # estimate can be trusted: at shoulder height the edge is cut crisp instead.
-    busy = np.clip((spread / np.maximum(separation, 1.0) - BUSY_RATIO) / BUSY_RAMP, 0.0, 1.0) * at_shoulders
-    trust *= 1 - busy
-    q = (1 - busy) * q + busy * (q > 0.5)
+    trust = np.clip((separation - MIN_SEPARATION) / SEPARATION_RAMP, 0.0, 1.0) * (1 - crisp)
+    q = (1 - crisp) * q + crisp * (q > 0.5)
     estimated = trust * projected + (1 - trust) * q
     # Haze: the projection reads a few percent of F into a backdrop that is not uniform
     # (grey wisps over obama's window, biden's curtain folds); real strands are denser.
     alpha: np.ndarray = np.clip((estimated - HAZE) / (1 - HAZE), 0.0, 1.0)
     return alpha
+
+
+def _nearest_backdrop(guide_small: np.ndarray, sure_bg: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """At output size: the colour of each pixel's nearest sure-backdrop pixel (half-size
+    Voronoi fill, smoothed over NEAREST_SIGMA half-size pixels): one side of a backdrop edge,
+    never the mean of both."""
+    backdrop = sure_bg > 0
+    if not backdrop.any():
+        return cv2.resize(guide_small, size, interpolation=cv2.INTER_LINEAR)
+    _, labels = cv2.distanceTransformWithLabels(
+        (~backdrop).astype(np.uint8), cv2.DIST_L2, 5, labelType=cv2.DIST_LABEL_PIXEL
+    )
+    colours = np.zeros((int(labels.max()) + 1, 3), np.float32)
+    colours[labels[backdrop]] = guide_small[backdrop]
+    nearest = cv2.GaussianBlur(colours[labels], (0, 0), NEAREST_SIGMA)
+    filled: np.ndarray = cv2.resize(nearest, size, interpolation=cv2.INTER_LINEAR)
+    return filled
 
 
 def _fused_colour(image: np.ndarray, f: np.ndarray, b: np.ndarray, alpha: np.ndarray) -> np.ndarray:
@@ -375,14 +408,19 @@ def _light_wrap(
     return weight, fill
 
 
-def _shoulder_rows(rows: np.ndarray, eyes: tuple[float, float] | None, eye_distance: float) -> np.ndarray:
-    """0-1 per output row in `rows`: from BUSY_FROM eye distances below the eye line down
-    (ramped over CLOTHES_RAMP); 0 without eyes."""
+def _eye_distances_below(rows: np.ndarray, eyes: tuple[float, float] | None, eye_distance: float) -> np.ndarray:
+    """Per output row in `rows`: eye distances below the eye line (above it: negative); 0
+    everywhere without eyes (no zone then reaches them: every zone starts away from the eyes)."""
     if eyes is None:
         return np.zeros(rows.shape, np.float32)
-    down = (rows.astype(np.float32) - eyes[1]) / eye_distance
-    weight: np.ndarray = np.clip((down - BUSY_FROM) / CLOTHES_RAMP, 0.0, 1.0)
-    return weight
+    below: np.ndarray = (rows.astype(np.float32) - eyes[1]) / eye_distance
+    return below
+
+
+def _ramp(value: np.ndarray, start: float, width: float) -> np.ndarray:
+    """0 below `start`, rising to 1 over `width`."""
+    ramp: np.ndarray = np.clip((value - start) / width, 0.0, 1.0)
+    return ramp
 
 
 def _clothes_zone(shape: tuple[int, ...], eyes: tuple[float, float], eye_distance: float) -> np.ndarray:
