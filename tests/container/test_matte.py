@@ -91,15 +91,25 @@ def drawn_shoulder_before_a_flag() -> tuple[np.ndarray, np.ndarray]:
     person[560:SHOULDER_TOP, 430:594] = 1  # the neck
     suit = np.zeros_like(person)
     suit[SHOULDER_TOP:, 150:874] = 1
+    return before_a_flag(STRIPE_EDGE, [(person, SKIN), (suit, SUIT)], seed=2)
+
+
+def before_a_flag(
+    edge: int, parts: list[tuple[np.ndarray, tuple[int, int, int]]], seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """(photo, person mask): `parts` (mask, colour) painted in order over an out-of-focus
+    flag, navy left of column `edge` and pale right of it (its edge soft, as behind a sharp
+    subject), with a little noise."""
     flag = np.empty((SIDE, SIDE, 3), np.float32)
-    flag[:, :STRIPE_EDGE] = NAVY
-    flag[:, STRIPE_EDGE:] = PALE
-    # The out-of-focus flag: its edge is soft, as behind a sharp subject.
+    flag[:, :edge] = NAVY
+    flag[:, edge:] = PALE
     photo: np.ndarray = cv2.GaussianBlur(flag, (0, 0), 6.0)
-    photo[person > 0] = SKIN
-    photo[suit > 0] = SUIT
-    noise = np.random.default_rng(2).normal(0, 2.0, photo.shape)
-    return np.clip(photo + noise, 0, 255).astype(np.uint8), (person | suit).astype(bool)
+    person = np.zeros((SIDE, SIDE), bool)
+    for mask, colour in parts:
+        photo[mask > 0] = colour
+        person |= mask > 0
+    noise = np.random.default_rng(seed).normal(0, 2.0, photo.shape)
+    return np.clip(photo + noise, 0, 255).astype(np.uint8), person
 
 
 def test_a_shoulder_under_a_backdrop_edge_has_no_grey_tick_or_smear() -> None:
@@ -127,14 +137,7 @@ def drawn_crown_before_a_flag() -> tuple[np.ndarray, np.ndarray]:
     cv2.ellipse(hair, (512, 430), (240, 230), 0, 0, 360, 1, -1)
     head = np.zeros_like(hair)
     cv2.ellipse(head, (512, 650), (200, 270), 0, 0, 360, 1, -1)
-    flag = np.empty((SIDE, SIDE, 3), np.float32)
-    flag[:, :CROWN_EDGE] = NAVY
-    flag[:, CROWN_EDGE:] = PALE
-    photo: np.ndarray = cv2.GaussianBlur(flag, (0, 0), 6.0)
-    photo[hair > 0] = HAIR
-    photo[head > 0] = SKIN
-    noise = np.random.default_rng(3).normal(0, 2.0, photo.shape)
-    return np.clip(photo + noise, 0, 255).astype(np.uint8), (hair | head).astype(bool)
+    return before_a_flag(CROWN_EDGE, [(hair, HAIR), (head, SKIN)], seed=3)
 
 
 def test_a_crown_under_a_backdrop_edge_has_no_grey_tick() -> None:
