@@ -1,15 +1,17 @@
-"""dlib's face-embedding ResNet, read from dlib's own model file and run by torch where it is.
+"""dlib's face-embedding ResNet, read from dlib's own model file and run by numpy.
 
-dlib-bin is built without BLAS: its own matrix code spends ~95 ms of one core on one 150 px
-chip, two thirds of the output gate's budget. This is the same network (dlib's
+dlib-bin is built without BLAS: its own matrix code spends ~100 ms of one core on one 150 px
+chip, two thirds of the photo check. This is the same network (dlib's
 `face_recognition_model_v1`: a 29-convolution ResNet, 150 px RGB in, 128 numbers out) with the
-same weights, parsed from the same `.dat` file, run by torch's convolutions in ~15 ms. Its
-embeddings equal dlib's to float32 rounding (at most 5e-7 per component on the shared photos'
-chips, against distances calibrated in hundredths), so the calibration holds.
+same weights, parsed from the same `.dat` file, each convolution one matrix product on
+numpy's BLAS: ~11 ms (torch's convolutions, which ran it in the inference container before,
+took ~10). Its embeddings equal dlib's to float32 rounding (at most 2e-6 per component on the
+shared photos' chips and on noise, against distances calibrated in hundredths), so the
+calibration holds.
 
-The inference container has torch (its base image); the validator Lambda does not, and keeps
-dlib's own encoder (headshot.faces.load_models chooses). Both take the chip that
-`dlib.get_face_chip` cuts, so the two sides embed the same pixels.
+The validator Lambda and the inference container run this same code (numpy is in both);
+headshot.faces.load_models chooses it unless HEADSHOT_FACE_ENCODER=dlib. Both take the chip
+that `dlib.get_face_chip` cuts, so the two sides embed the same pixels.
 """
 
 from __future__ import annotations
@@ -17,9 +19,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import Final
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 
 # The network (dlib's tools/python/src/face_recognition.cpp, anet_type), in forward order:
 # a 7x7 stride-2 convolution, 3x3 max pool, then residual blocks of two 3x3 convolutions
@@ -140,69 +143,110 @@ def read_weights(path: Path) -> Weights:
     return Weights(mean_rgb, tuple(convolutions), tuple(affines), projection)
 
 
-class TorchFaceEncoder:
-    """dlib's `face_recognition_model_v1.compute_face_descriptor` for one aligned chip, by torch.
+class NumpyFaceEncoder:
+    """dlib's `face_recognition_model_v1.compute_face_descriptor` for one aligned chip, by numpy.
 
-    Stateless once built, so threads may share it. Runs on the CPU with torch's own thread
-    count (one when the process is pinned to one core, as the benchmarks are).
+    Stateless once built, so threads may share it. Activations are (rows, columns, channels);
+    each convolution is its patches (one row per output pixel) times a filter matrix with the
+    following affine layer folded in.
     """
 
     def __init__(self, path: Path) -> None:
-        import torch
-
-        self._torch = torch
         weights = read_weights(path)
-        self._mean = torch.tensor(weights.mean_rgb, dtype=torch.float32).view(1, 3, 1, 1)
+        self._mean = np.asarray(weights.mean_rgb, np.float32)
         self._layers = [
-            (
-                torch.from_numpy(np.ascontiguousarray(filters)),
-                torch.from_numpy(np.ascontiguousarray(bias)),
-                stride,
-                padding,
-                torch.from_numpy(np.ascontiguousarray(scale)).view(1, -1, 1, 1),
-                torch.from_numpy(np.ascontiguousarray(shift)).view(1, -1, 1, 1),
-            )
+            _Convolution.folded(filters, bias, stride, padding, scale, shift)
             for (filters, bias, stride, padding), (scale, shift) in zip(
                 weights.convolutions, weights.affines, strict=True
             )
         ]
-        self._projection = torch.from_numpy(np.ascontiguousarray(weights.projection))
+        self._projection = np.ascontiguousarray(weights.projection, np.float32)
 
     def compute_face_descriptor(self, chip: np.ndarray) -> np.ndarray:
         """The (128,) float32 embedding of a 150 x 150 RGB uint8 chip from dlib.get_face_chip."""
         if chip.shape != (CHIP_PX, CHIP_PX, 3) or chip.dtype != np.uint8:
             raise ValueError(f"expected a {CHIP_PX} x {CHIP_PX} RGB uint8 chip, got {chip.shape} {chip.dtype}")
-        torch = self._torch
-        with torch.inference_mode():
-            # A float32 copy: the chip may be read-only (torch warns on those), and the values are exact.
-            pixels = torch.from_numpy(np.array(chip, dtype=np.float32)).permute(2, 0, 1)[None]
-            # dlib's input_rgb_image_sized: (value - mean) / 256 per channel.
-            x = (pixels - self._mean) / 256.0
-            x = torch.nn.functional.max_pool2d(self._layer(x, 0, relu=True), 3, 2)
-            index = 1
-            for _, halves in BLOCKS:
-                y = self._layer(self._layer(x, index, relu=True), index + 1, relu=False)
-                index += 2
-                shortcut = torch.nn.functional.avg_pool2d(x, 2, 2) if halves else x
-                x = torch.relu(_add(y, shortcut, torch))
-            embedding = x.mean(dim=(2, 3)) @ self._projection
-            result: np.ndarray = embedding[0].numpy().copy()
+        # dlib's input_rgb_image_sized: (value - mean) / 256 per channel.
+        x = (chip.astype(np.float32) - self._mean) / np.float32(256.0)
+        x = _max_pool(self._layers[0](x, relu=True), 3, 2)
+        index = 1
+        for _, halves in BLOCKS:
+            y = self._layers[index + 1](self._layers[index](x, relu=True), relu=False)
+            index += 2
+            x = np.maximum(_add(y, _average_pool(x) if halves else x), 0.0)
+        embedding: np.ndarray = (x.mean(axis=(0, 1)) @ self._projection).astype(np.float32)
+        return embedding
+
+
+@dataclass(frozen=True, slots=True)
+class _Convolution:
+    """One convolution and its affine layer: (rows x cols x channels in) patches -> channels out."""
+
+    matrix: np.ndarray  # (rows * cols * channels in, channels out), the affine's scale folded in
+    offset: np.ndarray  # (channels out,): bias * scale + shift
+    size: int
+    stride: int
+    padding: int
+
+    @classmethod
+    def folded(
+        cls, filters: np.ndarray, bias: np.ndarray, stride: int, padding: int, scale: np.ndarray, shift: np.ndarray
+    ) -> _Convolution:
+        out, channels, size, _ = filters.shape
+        # dlib's filters are (out, in, rows, cols); a patch row is (rows, cols, in) here.
+        matrix = filters.transpose(2, 3, 1, 0).reshape(size * size * channels, out) * scale
+        offset = bias * scale + shift
+        return cls(np.ascontiguousarray(matrix, np.float32), offset.astype(np.float32), size, stride, padding)
+
+    def __call__(self, x: np.ndarray, *, relu: bool) -> np.ndarray:
+        if self.padding:
+            pad = self.padding
+            x = np.pad(x, ((pad, pad), (pad, pad), (0, 0)))
+        rows, cols = _pooled(x.shape[0], self.size, self.stride), _pooled(x.shape[1], self.size, self.stride)
+        windows = _windows(x, self.size, self.stride, rows, cols)  # (rows, cols, channels, size, size)
+        patches = windows.transpose(0, 1, 3, 4, 2).reshape(rows * cols, -1)
+        y = patches @ self.matrix
+        y += self.offset
+        if relu:
+            np.maximum(y, 0.0, out=y)
+        result: np.ndarray = y.reshape(rows, cols, -1)
         return result
 
-    def _layer(self, x: Any, index: int, *, relu: bool) -> Any:
-        filters, bias, stride, padding, scale, shift = self._layers[index]
-        y = self._torch.nn.functional.conv2d(x, filters, bias, stride, padding) * scale + shift
-        return self._torch.relu(y) if relu else y
+
+def _pooled(length: int, size: int, stride: int) -> int:
+    """Output length of a window of `size` moved by `stride` without padding (floor, as dlib)."""
+    return (length - size) // stride + 1
 
 
-def _add(first: Any, second: Any, torch: Any) -> Any:
+def _windows(x: np.ndarray, size: int, stride: int, rows: int, cols: int) -> np.ndarray:
+    """Views of x's size x size windows at every stride: (rows, cols, channels, size, size)."""
+    every = sliding_window_view(x, (size, size), axis=(0, 1))
+    strided: np.ndarray = every[: (rows - 1) * stride + 1 : stride, : (cols - 1) * stride + 1 : stride]
+    return strided
+
+
+def _max_pool(x: np.ndarray, size: int, stride: int) -> np.ndarray:
+    rows, cols = _pooled(x.shape[0], size, stride), _pooled(x.shape[1], size, stride)
+    pooled: np.ndarray = _windows(x, size, stride, rows, cols).max(axis=(3, 4))
+    return pooled
+
+
+def _average_pool(x: np.ndarray) -> np.ndarray:
+    """dlib's avg_pool<2,2,2,2>: 2 x 2 means, an odd last row or column left out."""
+    rows, cols = x.shape[0] // 2, x.shape[1] // 2
+    pooled: np.ndarray = x[: 2 * rows, : 2 * cols].reshape(rows, 2, cols, 2, -1).mean(axis=(1, 3))
+    return pooled
+
+
+def _add(first: np.ndarray, second: np.ndarray) -> np.ndarray:
     """dlib's add_prev: the sum over the larger of both shapes, each zero outside its own."""
     if first.shape == second.shape:
-        return first + second
+        total: np.ndarray = first + second
+        return total
     # A halving block's convolution (no padding) can come out one pixel smaller than the
     # pooled shortcut (8 px -> 3 px against 4 px), and the shortcut has fewer channels.
     shape = [max(a, b) for a, b in zip(first.shape, second.shape, strict=True)]
-    total = torch.zeros(shape)
-    total[:, : first.shape[1], : first.shape[2], : first.shape[3]] += first
-    total[:, : second.shape[1], : second.shape[2], : second.shape[3]] += second
+    total = np.zeros(shape, np.float32)
+    total[: first.shape[0], : first.shape[1], : first.shape[2]] += first
+    total[: second.shape[0], : second.shape[1], : second.shape[2]] += second
     return total

@@ -5,10 +5,9 @@ ResNet face-embedding model. All three are public domain / CC0. dlib's 68-point 
 model is trained on data licensed for non-commercial use only and is never loaded: only the
 files in ALLOWED_MODEL_FILES can be opened through this module.
 
-The embedding network runs on torch where torch is installed (the inference container:
-headshot.embedding, the same network and weights, ~6x faster than dlib-bin's BLAS-less
-build, equal to float32 rounding) and on dlib itself elsewhere (the validator Lambda).
-HEADSHOT_FACE_ENCODER=dlib|torch overrides that choice.
+The embedding network runs on numpy (headshot.embedding: the same network and weights, ~9x
+faster than dlib-bin's BLAS-less build, equal to float32 rounding) in the validator Lambda
+and the inference container alike; HEADSHOT_FACE_ENCODER=dlib runs dlib's own build instead.
 
 Everything here measures; deciding what the measurements mean is `headshot.policy`'s job.
 """
@@ -29,6 +28,7 @@ from PIL import Image
 
 from headshot.blazeface import FaceDetector
 from headshot.color import ita_degrees, luma, srgb_to_lab
+from headshot.embedding import NumpyFaceEncoder
 from headshot.mesh import FaceMesh, FaceMeshModel
 from headshot.settings import FACE_ENCODERS, ConfigurationError
 
@@ -87,19 +87,17 @@ class FaceModels:
 
     @classmethod
     def load(cls, model_dir: Path, encoder: str = "auto") -> FaceModels:
-        """encoder: what runs the embedding network (FACE_ENCODERS; "auto": torch if installed)."""
+        """encoder: what runs the embedding network (FACE_ENCODERS; "auto": numpy's)."""
         started = time.perf_counter()
         missing = [name for name in sorted(ALLOWED_MODEL_FILES) if not (model_dir / name).is_file()]
         if missing:
             raise ConfigurationError(f"dlib model files missing in {model_dir}: {', '.join(missing)}")
         if encoder not in FACE_ENCODERS:
             raise ConfigurationError(f"face encoder {encoder!r} is not one of {', '.join(FACE_ENCODERS)}")
-        if encoder == "torch" or (encoder == "auto" and importlib.util.find_spec("torch") is not None):
-            from headshot.embedding import TorchFaceEncoder
-
-            embedder: Any = TorchFaceEncoder(model_dir / EMBEDDING_MODEL)
+        if encoder == "dlib":
+            embedder: Any = dlib.face_recognition_model_v1(str(model_dir / EMBEDDING_MODEL))
         else:
-            embedder = dlib.face_recognition_model_v1(str(model_dir / EMBEDDING_MODEL))
+            embedder = NumpyFaceEncoder(model_dir / EMBEDDING_MODEL)
         return cls(
             detector=dlib.get_frontal_face_detector(),
             landmarks=dlib.shape_predictor(str(model_dir / LANDMARKS_MODEL)),

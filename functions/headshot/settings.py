@@ -61,7 +61,7 @@ class PhotoLimits:
         )
 
 
-FACE_ENCODERS: Final = ("auto", "dlib", "torch")
+FACE_ENCODERS: Final = ("auto", "numpy", "dlib")
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,8 +71,8 @@ class Settings:
     dlib_model_dir: Path | None
     # Folder holding MediaPipe's .tflite files; None means the bundled folder (headshot.mediapipe_models).
     mediapipe_model_dir: Path | None
-    # What runs the identity embedding network (FACE_ENCODERS; "auto": torch where it is installed,
-    # i.e. in the inference container, else dlib, as in the validator Lambda). Same numbers either way.
+    # What runs the identity embedding network (FACE_ENCODERS; "auto": numpy, headshot.embedding;
+    # "dlib": dlib's own build, ~9x slower). Same numbers either way.
     face_encoder: str = "auto"
 
     @classmethod

@@ -51,7 +51,7 @@ def make_input(path: Path) -> str:
 
 def validator_models() -> Any:
     """The face models as the validator loads them: the folder and encoder its settings name
-    (load_models()'s "auto" default takes torch where it is installed; the Lambda has none)."""
+    (HEADSHOT_FACE_ENCODER; "auto", numpy's, unless it says dlib). Both approaches use them."""
     from headshot.faces import load_models
     from headshot.settings import get_settings
 
@@ -111,8 +111,8 @@ def measure(approach: str, photo: Path, runs: int) -> dict[str, float]:
         capture_output=True,
         text=True,
         check=True,
-        # dlib's own embedding encoder: the validator Lambda has no torch (headshot.faces).
-        env=os.environ | {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "HEADSHOT_FACE_ENCODER": "dlib"},
+        # The validator's own settings (its encoder included), on one BLAS thread.
+        env=os.environ | {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"},
     )
     raw = json.loads(done.stdout.strip().splitlines()[-1])
     times = sorted(raw["times_ms"])

@@ -6,7 +6,7 @@ Renders studio outputs of scikit-image's astronaut (plus the shared photos when 
 then times `fidelity.score` on each (face detection, identity embedding, mesh and irises,
 segmentation, skin, hair and sharpness), pinned to one CPU core. The reference photo's own
 features are measured once per job, outside the per-output cost, and shown separately.
-The embedding network runs as in the inference container: on torch (headshot.embedding);
+The embedding network runs as in the inference container: on numpy (headshot.embedding);
 HEADSHOT_FACE_ENCODER=dlib times dlib's own build instead.
 Prints medians; --strict exits 1 when the median is over budget.
 """
