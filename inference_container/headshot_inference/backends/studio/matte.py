@@ -71,6 +71,12 @@ SKIN_FEATHER: Final = 1.6
 SKIN_PULL: Final = 0.035
 SKIN_INTERIOR: Final = 0.07
 SKIN_COLOUR_SIGMA: Final = 0.06
+# The skin's outline follows the colour estimate's own decision (as the clothes path does): the
+# guided filter keeps backdrop the canvas matte took, such as a wedge of pale wall in the notch
+# under an ear lobe (obama2) or beside a jaw (alex). Within SKIN_EAR_RIM eye distances of the
+# canvas matte's ear skin its outline stays: a lit ear rim before a bright backdrop reads as
+# backdrop to the estimate (obama3's helix went translucent).
+SKIN_EAR_RIM: Final = 0.03
 # Back light along a skin outline (a "light wrap": obama3's neck below the ear, a blown line
 # L* ~80 and nearly grey beside skin at ~53, ~8 photo px wide, wider than SKIN_PULL once
 # upscaled): within WRAP_DEPTH eye distances inside a skin outline, pixels lighter than the cheeks
@@ -133,9 +139,10 @@ def matte(
     cut into them.
     4. skin edges (`eyes` = the eye midpoint in output pixels: below the brows, where the
        person colour is skin-like: ears, jaw, neck) are cut like a retoucher's pen path: the
-       outline opened and smoothed into a clean curve, choked SKIN_CHOKE px inside the
-       photo's edge with a SKIN_FEATHER px feather, and the last SKIN_PULL of skin takes
-       the interior skin colour (with the pixel's fine texture): no gold, red or white rim;
+       outline (the estimate's decision; the canvas matte's around the ears) opened and
+       smoothed into a clean curve, choked SKIN_CHOKE px inside the photo's edge with a
+       SKIN_FEATHER px feather, and the last SKIN_PULL of skin takes the interior skin
+       colour (with the pixel's fine texture): no gold, red or white rim, no wedge of wall;
     5. back light along those skin edges (a blown, grey line: WRAP_*) takes the nearby skin's
        colour; the outline stays.
     """
@@ -294,7 +301,7 @@ def _skin_edges(
     # Closing first fills notches the segmentation bit into an ear whose colour is close to
     # the backdrop's (obama2's ear tip against the red flag); those pixels take the skin's
     # colour below, never the photo's (which is the backdrop there).
-    solid = hard.astype(np.uint8)
+    solid = _skin_outline(hard, alpha, ears_small, d_half).astype(np.uint8)
     closed = cv2.morphologyEx(solid, cv2.MORPH_CLOSE, filters.disc(max(1, round(SKIN_CLOSE * d_half))))
     closed = np.where(weight_small > 0.5, closed, solid)
     opened = cv2.morphologyEx(closed, cv2.MORPH_OPEN, filters.disc(max(1, round(SKIN_OPEN * d_half))))
@@ -342,6 +349,17 @@ def _skin_edges(
     alpha.reshape(-1)[at] = alpha_at * (1 - w) + skin_alpha * w
     fg.reshape(-1, 3)[at] = fg_at
     return alpha, fg
+
+
+def _skin_outline(hard: np.ndarray, alpha: np.ndarray, ears_small: np.ndarray | None, d_half: float) -> np.ndarray:
+    """The person the skin's pen path starts from (half size, bool): what the guided filter kept
+    (`hard`) and the colour estimate (`alpha`, output size) did not drop, but around the ears."""
+    half = (hard.shape[1], hard.shape[0])
+    outline: np.ndarray = hard & (cv2.resize(alpha, half, interpolation=cv2.INTER_AREA) > 0.5)
+    if ears_small is not None:
+        rim = filters.disc(max(1, round(SKIN_EAR_RIM * d_half)))
+        outline |= hard & (cv2.dilate((ears_small > 0.25).astype(np.uint8), rim) > 0)
+    return outline
 
 
 def _detail_at(image: np.ndarray, at: np.ndarray) -> np.ndarray:
