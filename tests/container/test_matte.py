@@ -28,22 +28,31 @@ def lab(rgb: np.ndarray) -> np.ndarray:
     return converted.reshape(-1, 3)
 
 
+def face_over_neck(left: int, right: int) -> np.ndarray:
+    """A face (an ellipse) over a neck from column `left` to `right` (bool)."""
+    person = np.zeros((SIDE, SIDE), np.uint8)
+    cv2.ellipse(person, (512, 420), (180, 230), 0, 0, 360, 1, -1)
+    person[560:, left:right] = 1
+    return person > 0
+
+
+def textured(photo: np.ndarray, seed: int) -> np.ndarray:
+    """A little noise, as a photo has: the guided filter and the colour estimates see real variance."""
+    noise = np.random.default_rng(seed).normal(0, 2.0, photo.shape)
+    return np.clip(photo + noise, 0, 255).astype(np.uint8)
+
+
 def drawn_person() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(photo, person mask, the back-lit line's pixels): a face over a neck, on blue, with
     a grey-white line of back light along the neck's left outline."""
-    person = np.zeros((SIDE, SIDE), np.uint8)
-    cv2.ellipse(person, (512, 420), (180, 230), 0, 0, 360, 1, -1)
-    person[560:, 400:624] = 1
+    person = face_over_neck(400, 624)
     photo = np.empty((SIDE, SIDE, 3), np.uint8)
     photo[:] = BACKDROP
-    photo[person > 0] = SKIN
-    line = np.zeros_like(person, bool)
+    photo[person] = SKIN
+    line = np.zeros_like(person)
     line[WRAP_ROWS, 400 : 400 + WRAP_WIDTH] = True
     photo[line] = WRAP
-    # A little texture, as a photo has: the guided filter and the colour estimates see real variance.
-    noise = np.random.default_rng(0).normal(0, 2.0, photo.shape)
-    photo = np.clip(photo + noise, 0, 255).astype(np.uint8)
-    return photo, person.astype(bool), line
+    return textured(photo, seed=0), person, line
 
 
 def test_a_back_lit_line_along_the_neck_takes_the_skins_colour() -> None:
@@ -83,17 +92,14 @@ def drawn_jaw_with_a_wall_wedge() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(photo, person mask as the canvas matte gives it, the wedge): a face over a narrower
     neck before a pale wall; the mask also holds a wedge of wall in the notch between the jaw
     and the neck (GrabCut's colour model took it for the white shirt)."""
-    person = np.zeros((SIDE, SIDE), np.uint8)
-    cv2.ellipse(person, (512, 420), (180, 230), 0, 0, 360, 1, -1)
-    person[560:, 440:584] = 1
+    person = face_over_neck(440, 584)
     photo = np.empty((SIDE, SIDE, 3), np.float32)
     photo[:] = WALL
-    photo[person > 0] = SKIN
-    wedge = np.zeros_like(person)
+    photo[person] = SKIN
+    wedge = np.zeros((SIDE, SIDE), np.uint8)
     cv2.fillPoly(wedge, [np.array([(395, 615), (440, 615), (440, 670)], np.int32)], 1)  # ~0.18 x 0.22 d
-    wedge_only = (wedge > 0) & (person == 0)
-    noise = np.random.default_rng(4).normal(0, 2.0, photo.shape)
-    return np.clip(photo + noise, 0, 255).astype(np.uint8), (person > 0) | wedge_only, wedge_only
+    wedge_only = (wedge > 0) & ~person
+    return textured(photo, seed=4), person | wedge_only, wedge_only
 
 
 def test_a_wedge_of_wall_the_mask_holds_below_the_jaw_is_cut() -> None:
@@ -146,8 +152,7 @@ def before_a_flag(
     for mask, colour in parts:
         photo[mask > 0] = colour
         person |= mask > 0
-    noise = np.random.default_rng(seed).normal(0, 2.0, photo.shape)
-    return np.clip(photo + noise, 0, 255).astype(np.uint8), person
+    return textured(photo, seed), person
 
 
 def test_a_shoulder_under_a_backdrop_edge_has_no_grey_tick_or_smear() -> None:
