@@ -23,6 +23,13 @@ def lab(rgb: np.ndarray) -> np.ndarray:
     return lab
 
 
+def pixels(array: np.ndarray, index: np.ndarray) -> np.ndarray:
+    """The pixels at the flat `index` of an (H, W) or (H, W, C) array: (N,) or (N, C)."""
+    # np.take gathers rows ~3x faster than fancy indexing.
+    gathered: np.ndarray = np.take(array.reshape(-1, *array.shape[2:]), index, axis=0)
+    return gathered
+
+
 def normalised_blur(image: np.ndarray, weight: np.ndarray, sigma: float) -> np.ndarray:
     num = cv2.GaussianBlur(image * weight[..., None], (0, 0), sigma)
     den = cv2.GaussianBlur(weight, (0, 0), sigma)[..., None]

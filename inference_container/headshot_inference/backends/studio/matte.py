@@ -2,7 +2,8 @@
 
 The upsampled mask is snapped to the photo's edges with a guided filter, and the
 foreground colour at soft edges is re-estimated (blur fusion) so hair shows no fringe of
-the old background on any new backdrop; skin edges are cut like a retoucher's pen path.
+the old background on any new backdrop; skin edges are cut like a retoucher's pen path
+(skin_edge.py).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Final
 import cv2
 import numpy as np
 
-from headshot_inference.backends.studio import filters
+from headshot_inference.backends.studio import filters, skin_edge
 
 # Output-size refinement: guided filter at half size (radius in half-size pixels).
 GUIDED_RADIUS: Final = 4
@@ -55,45 +56,6 @@ NEAREST_SIGMA: Final = 1.5
 HAZE: Final = 0.15
 # Below this alpha a strand's colour fades to grey (its chroma is the old backdrop's).
 STRAND_CHROMA_FROM: Final = 0.8
-# Skin edges (ears, jaw, neck), in eye distances unless said otherwise: from SKIN_FROM_BROW
-# above the eye line down; person colour within SKIN_DELTA (CIELAB) of the cheeks; the
-# outline opened by SKIN_OPEN (obama3's ear: bokeh blobs ~0.05 d glued to it) and smoothed
-# with SKIN_SMOOTH; choked SKIN_CHOKE output px (the old backdrop bleeds ~1 source px, 1.5-2
-# output px at obama3's 1.6x) with a SKIN_FEATHER px feather; the outer SKIN_PULL of skin
-# takes the colour of the skin SKIN_INTERIOR inside (averaged over SKIN_COLOUR_SIGMA).
-SKIN_FROM_BROW: Final = 0.3
-SKIN_DELTA: Final = 28.0
-SKIN_OPEN: Final = 0.06
-SKIN_CLOSE: Final = 0.1
-SKIN_SMOOTH: Final = 0.025
-SKIN_CHOKE: Final = 1.5
-SKIN_FEATHER: Final = 1.6
-SKIN_PULL: Final = 0.035
-SKIN_INTERIOR: Final = 0.07
-SKIN_COLOUR_SIGMA: Final = 0.06
-# The skin's outline follows the colour estimate's own decision (as the clothes path does): the
-# guided filter keeps backdrop the canvas matte took, such as a wedge of pale wall in the notch
-# under an ear lobe (obama2) or beside a jaw (alex). Within SKIN_EAR_RIM eye distances of the
-# canvas matte's ear skin its outline stays: a lit ear rim before a bright backdrop reads as
-# backdrop to the estimate (obama3's helix went translucent).
-SKIN_EAR_RIM: Final = 0.03
-# Back light along a skin outline (a "light wrap": obama3's neck below the ear, a blown line
-# L* ~80 and nearly grey beside skin at ~53, ~8 photo px wide, wider than SKIN_PULL once
-# upscaled): within WRAP_DEPTH eye distances inside a skin outline, pixels lighter than the cheeks
-# by WRAP_LIGHTER (L*) and with under WRAP_GREYER of their chroma take the nearby skin's colour
-# entirely. The person keeps its outline.
-WRAP_DEPTH: Final = 0.08
-# From this far below the eye line down (white or grey hair at the temples, at eye level, is
-# as light and grey as the line: biden), and only lines this long (eye distances).
-WRAP_FROM: Final = 0.25
-WRAP_MIN_LENGTH: Final = 0.2
-WRAP_LIGHTER: Final = 10.0
-WRAP_GREYER: Final = 0.65
-WRAP_DETAIL: Final = 6.0  # RGB levels of fine texture kept over it (skin pores; the line's edges are ~50)
-# The skin's fine texture: the image minus its blur of this sigma (output px). OpenCV's kernel
-# for float images reaches 4 sigma: a patch grown by that much blurs its inside like the whole.
-DETAIL_SIGMA: Final = 1.5
-DETAIL_REACH: Final = 6
 # Clothes edges (shoulders, collars), in eye distances from the eye line and the eye midpoint:
 # below CLOTHES_BESIDE_FROM beside the face (farther than CLOTHES_BESIDE out) and below
 # CLOTHES_FROM everywhere, ramped over CLOTHES_RAMP. A suit against a busy backdrop (obama2's
@@ -137,8 +99,9 @@ def matte(
        its light and shade, never the old backdrop's colour) wherever alpha can be partial;
     `ears` (output size, 0-1) are the ears the canvas matte kept: the guided filter may not
     cut into them.
-    4. skin edges (`eyes` = the eye midpoint in output pixels: below the brows, where the
-       person colour is skin-like: ears, jaw, neck) are cut like a retoucher's pen path: the
+    4. skin edges (skin_edge.py; `eyes` = the eye midpoint in output pixels: below the
+       brows, where the person colour is skin-like: ears, jaw, neck) are cut like a
+       retoucher's pen path: the
        outline (the estimate's decision; the canvas matte's around the ears) opened and
        smoothed into a clean curve, choked SKIN_CHOKE px inside the photo's edge with a
        SKIN_FEATHER px feather, and the last SKIN_PULL of skin takes the interior skin
@@ -180,7 +143,7 @@ def matte(
     in_band = np.flatnonzero(band)
     alpha_out: np.ndarray = (q > 0.5).astype(np.float32)
     spread = cv2.resize(b_spread_small, size, interpolation=up)
-    image_px, f_px, b_px, q_px, spread_px = (_pixels(x, in_band) for x in (image, f_local, b_local, q, spread))
+    image_px, f_px, b_px, q_px, spread_px = (filters.pixels(x, in_band) for x in (image, f_local, b_local, q, spread))
     # How busy the backdrop is for its contrast with the person (BUSY_*, CROWN_*).
     busyness = spread_px / np.maximum(np.sqrt(((f_px - b_px) ** 2).sum(-1)), 1.0)
     down = _eye_distances_below(in_band // size[0], eyes, eye_distance)
@@ -188,7 +151,7 @@ def matte(
     estimated = _estimated_alpha(image_px, f_px, b_px, q_px, at_shoulders)
     at_crown = _ramp(busyness, CROWN_BUSY_RATIO, CROWN_BUSY_RAMP) * _ramp(-down, CROWN_FROM, CLOTHES_RAMP)
     if at_crown.any():
-        b_near_px = _pixels(_nearest_backdrop(guide_small, sure_bg, size), in_band)
+        b_near_px = filters.pixels(_nearest_backdrop(guide_small, sure_bg, size), in_band)
         beside_nearest = _estimated_alpha(image_px, f_px, b_near_px, q_px, np.zeros_like(at_crown))
         estimated = estimated * (1 - at_crown) + np.minimum(estimated, beside_nearest) * at_crown
     alpha_out.reshape(-1)[in_band] = estimated
@@ -202,17 +165,12 @@ def matte(
     # The decontaminated colour wherever alpha can be partial, the blur's spill included.
     soft = np.flatnonzero(cv2.dilate(band.astype(np.uint8), filters.disc(2)))
     fg = image.copy()
-    fg.reshape(-1, 3)[soft] = _fused_colour(*(_pixels(x, soft) for x in (image, f_local, b_local, alpha_out)))
+    fg.reshape(-1, 3)[soft] = _fused_colour(*(filters.pixels(x, soft) for x in (image, f_local, b_local, alpha_out)))
     if eyes is not None:
-        alpha_out, fg = _skin_edges(alpha_out, fg, image, hard, f_small, guide_small, eye_distance, eyes, ears_small)
+        alpha_out, fg = skin_edge.skin_edges(
+            alpha_out, fg, image, hard, f_small, guide_small, eye_distance, eyes, ears_small
+        )
     return alpha_out, fg
-
-
-def _pixels(array: np.ndarray, index: np.ndarray) -> np.ndarray:
-    """The pixels at the flat `index` of an (H, W) or (H, W, C) array: (N,) or (N, C)."""
-    # np.take gathers rows ~3x faster than fancy indexing.
-    pixels: np.ndarray = np.take(array.reshape(-1, *array.shape[2:]), index, axis=0)
-    return pixels
 
 
 def _estimated_alpha(image: np.ndarray, f: np.ndarray, b: np.ndarray, q: np.ndarray, crisp: np.ndarray) -> np.ndarray:
@@ -261,169 +219,6 @@ def _fused_colour(image: np.ndarray, f: np.ndarray, b: np.ndarray, alpha: np.nda
     grey = fused.mean(-1, keepdims=True)
     colour: np.ndarray = grey + (fused - grey) * np.clip(a / STRAND_CHROMA_FROM, 0.0, 1.0)
     return colour
-
-
-def _skin_edges(
-    alpha: np.ndarray,
-    fg: np.ndarray,
-    image: np.ndarray,
-    hard: np.ndarray,
-    f_small: np.ndarray,
-    guide_small: np.ndarray,
-    eye_distance: float,
-    eyes: tuple[float, float],
-    ears_small: np.ndarray | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Alpha and colour of the skin outline (ears, jaw, neck) as a smooth, clean cut.
-
-    `fg` (float32, the matte's own) is changed in place; `alpha` is not."""
-    size = image.shape[1], image.shape[0]
-    d_half = eye_distance / 2
-    # Where the edge is skin: below the brows, and the nearby person colour close to the
-    # face's own skin (hair, collars and suits are not; alex's curls reach the jaw).
-    height = hard.shape[0]
-    rows = (np.arange(height, dtype=np.float32) * 2 - (eyes[1] - SKIN_FROM_BROW * eye_distance)) / (0.1 * eye_distance)
-    below = np.clip(rows, 0.0, 1.0)[:, None]
-    cheek = _cheek_colour(guide_small, eyes, eye_distance)
-    lab = filters.lab(f_small)
-    distance = np.sqrt(((lab - filters.lab(cheek[None, None]).reshape(1, 1, 3)) ** 2).sum(-1))
-    skin_like = np.clip((SKIN_DELTA - distance) / (0.5 * SKIN_DELTA), 0.0, 1.0)
-    weight_small = (below * skin_like).astype(np.float32)
-    if ears_small is not None:
-        # An ear in shadow is darker than the lit cheeks (obama2: L* 40 vs 70) yet skin;
-        # the canvas matte found it by the ear's own colour. The edge just outside it too.
-        reach = filters.disc(max(1, round(SKIN_CLOSE * d_half)))
-        weight_small = np.maximum(weight_small, cv2.dilate(np.clip(ears_small * 2, 0.0, 1.0), reach))
-    if float(weight_small.max()) < 0.05:
-        return alpha, fg
-    # The outline: opening drops backdrop blobs glued to the ear (chandelier bokeh), the
-    # blur + threshold turns pixel steps into a curve of curvature radius >~ the sigma.
-    # Closing first fills notches the segmentation bit into an ear whose colour is close to
-    # the backdrop's (obama2's ear tip against the red flag); those pixels take the skin's
-    # colour below, never the photo's (which is the backdrop there).
-    solid = _skin_outline(hard, alpha, ears_small, d_half).astype(np.uint8)
-    closed = cv2.morphologyEx(solid, cv2.MORPH_CLOSE, filters.disc(max(1, round(SKIN_CLOSE * d_half))))
-    closed = np.where(weight_small > 0.5, closed, solid)
-    opened = cv2.morphologyEx(closed, cv2.MORPH_OPEN, filters.disc(max(1, round(SKIN_OPEN * d_half))))
-    filled = cv2.resize((closed > solid).astype(np.float32), size, interpolation=cv2.INTER_LINEAR)
-    sigma_small = max(1.0, SKIN_SMOOTH * d_half)
-    smooth = cv2.resize(cv2.GaussianBlur(opened.astype(np.float32), (0, 0), sigma_small), size,
-                        interpolation=cv2.INTER_LINEAR)  # fmt: skip
-    # Near the 0.5 level a blurred step rises 1 / (sqrt(2 pi) sigma) per pixel.
-    slope = 1.0 / (np.sqrt(2 * np.pi) * 2 * sigma_small)
-    depth = (smooth - 0.5) / slope  # ~ pixels inside the smoothed outline
-    weight = cv2.resize(weight_small, size, interpolation=cv2.INTER_LINEAR)
-    # Only around the outline: deep inside the person nothing changes.
-    weight *= (depth < SKIN_PULL * eye_distance + SKIN_CHOKE + 2).astype(np.float32)
-    # 5. back light along the skin's outline takes the nearby skin's colour; only the skin's fine
-    #    texture is kept over it, not the line's own edges. The outline itself stays.
-    near_skin_edge = cv2.dilate(weight_small, filters.disc(max(1, round(WRAP_DEPTH * d_half)))) > 0.5
-    near_skin_edge &= (np.arange(height) * 2 >= eyes[1] + WRAP_FROM * eye_distance)[:, None]
-    found = _light_wrap(guide_small, cheek, opened, near_skin_edge, eye_distance, size)
-    # Alpha and colour change only where the weight or the wrap is above 0: computed there
-    # alone (elsewhere the blends below give back alpha and fg as they are).
-    changed = weight > 0 if found is None else (weight > 0) | (found[0] > 0)
-    at = np.flatnonzero(changed)
-    detail = _detail_at(image, at)
-    smooth_at, depth_at, w = _pixels(smooth, at), _pixels(depth, at), _pixels(weight, at)
-    skin_alpha = np.clip((smooth_at - 0.5 - SKIN_CHOKE * slope) / (SKIN_FEATHER * slope) + 0.5, 0.0, 1.0)
-    # Interior skin colour: the person well inside the edge (away from rim light and
-    # backdrop), locally averaged; the pixel keeps its fine texture.
-    interior = cv2.erode(opened, filters.disc(max(1, round(SKIN_INTERIOR * d_half)))).astype(np.float32)
-    inner_colour = cv2.resize(filters.normalised_blur(guide_small, interior, SKIN_COLOUR_SIGMA * d_half), size,
-                              interpolation=cv2.INTER_LINEAR)  # fmt: skip
-    pull = np.clip(1.0 - (depth_at - SKIN_CHOKE) / (SKIN_PULL * eye_distance), 0.0, 1.0)
-    pull = np.maximum(pull, np.clip(_pixels(filled, at) * 2, 0.0, 1.0))[..., None]
-    clean = np.clip(_pixels(inner_colour, at) + detail, 0, 255)
-    fg_at = _pixels(fg, at)
-    skin_fg = fg_at * (1 - pull) + clean * pull
-    fg_at = fg_at * (1 - w[..., None]) + skin_fg * w[..., None]
-    if found is not None:
-        wrap_weight, fill = found
-        line = np.flatnonzero(_pixels(wrap_weight, at))  # of `at`'s pixels
-        wrap = _pixels(wrap_weight, at[line])[..., None]
-        texture = np.clip(detail[line], -WRAP_DETAIL, WRAP_DETAIL)
-        fg_at[line] = fg_at[line] * (1 - wrap) + np.clip(_pixels(fill, at[line]) + texture, 0, 255) * wrap
-    alpha_at = _pixels(alpha, at)
-    alpha = alpha.astype(np.result_type(alpha, skin_alpha))
-    alpha.reshape(-1)[at] = alpha_at * (1 - w) + skin_alpha * w
-    fg.reshape(-1, 3)[at] = fg_at
-    return alpha, fg
-
-
-def _skin_outline(hard: np.ndarray, alpha: np.ndarray, ears_small: np.ndarray | None, d_half: float) -> np.ndarray:
-    """The person the skin's pen path starts from (half size, bool): what the guided filter kept
-    (`hard`) and the colour estimate (`alpha`, output size) did not drop, but around the ears."""
-    half = (hard.shape[1], hard.shape[0])
-    outline: np.ndarray = hard & (cv2.resize(alpha, half, interpolation=cv2.INTER_AREA) > 0.5)
-    if ears_small is not None:
-        rim = filters.disc(max(1, round(SKIN_EAR_RIM * d_half)))
-        outline |= hard & (cv2.dilate((ears_small > 0.25).astype(np.uint8), rim) > 0)
-    return outline
-
-
-def _detail_at(image: np.ndarray, at: np.ndarray) -> np.ndarray:
-    """(N, 1): the fine lightness detail (the image minus its DETAIL_SIGMA blur, the channels'
-    mean) at the flat indices `at`.
-
-    Only their bounding box, grown by the kernel's reach, is blurred: the same values there as
-    blurring the whole image, at the box's share of the cost."""
-    if len(at) == 0:
-        return np.zeros((0, 1), np.float32)
-    ys, xs = np.divmod(at, image.shape[1])
-    y0, x0 = max(0, int(ys.min()) - DETAIL_REACH), max(0, int(xs.min()) - DETAIL_REACH)
-    patch = image[y0 : int(ys.max()) + 1 + DETAIL_REACH, x0 : int(xs.max()) + 1 + DETAIL_REACH]
-    blurred = cv2.GaussianBlur(patch, (0, 0), DETAIL_SIGMA)
-    in_patch = (ys - y0) * blurred.shape[1] + (xs - x0)
-    detail: np.ndarray = (_pixels(image, at) - _pixels(blurred, in_patch)).mean(-1, keepdims=True)
-    return detail
-
-
-def _light_wrap(
-    guide_small: np.ndarray,
-    cheek: np.ndarray,
-    opened: np.ndarray,
-    near_skin_edge: np.ndarray,
-    eye_distance: float,
-    size: tuple[int, int],
-) -> tuple[np.ndarray, np.ndarray] | None:
-    """(0-1 weight, the skin's colour to put there) at output size: the back-lit line along
-    the skin's outline (see WRAP_DEPTH); None where there is none (most photos). `cheek` is
-    the face's lit skin (RGB); `near_skin_edge` (half size, bool) where the outline is skin's.
-    The colour is computed only around the line (the weight above 0), 0 far from it.
-
-    The reference is the cheeks, not the colour just inside the edge: on a narrow neck that is
-    itself greyed by the line. Collars and shirts are kept out by the skin-edge region (the nearby
-    person colour must be skin's) and by WRAP_MIN_LENGTH. The colour put there is the nearby
-    skin's, the line left out."""
-    d_half = eye_distance / 2
-    # Depth by distance transform: a blurred step's level says depth only within ~1 sigma of it.
-    depth_small = cv2.distanceTransform(opened.astype(np.uint8), cv2.DIST_L2, 3)  # half-size px inside
-    band = (depth_small > 0) & (depth_small < WRAP_DEPTH * d_half) & near_skin_edge
-    if not band.any():
-        return None
-    pixel, reference = filters.lab(guide_small), filters.lab(cheek[None, None])[0, 0]
-    chroma = np.hypot(pixel[..., 1], pixel[..., 2])
-    # The band is WRAP_DEPTH deep, so whatever lies in it is a line along the outline.
-    wrap = band & (pixel[..., 0] > reference[0] + WRAP_LIGHTER)
-    wrap &= chroma < WRAP_GREYER * float(np.hypot(reference[1], reference[2]))
-    skin = (opened > 0) & ~wrap & (np.sqrt(((pixel - reference) ** 2).sum(-1)) < SKIN_DELTA)
-    wrap &= cv2.dilate(skin.astype(np.uint8), filters.disc(max(1, round(WRAP_DEPTH * d_half)))) > 0
-    # Lines, not specks: the tip of a collar where it meets the neck, or a tuft, is short.
-    _, labels, stats, _ = cv2.connectedComponentsWithStats(wrap.astype(np.uint8), connectivity=8)
-    extent = np.maximum(stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT])
-    long_enough = extent >= WRAP_MIN_LENGTH * d_half
-    long_enough[0] = False
-    wrap = long_enough[labels]
-    if not wrap.any():
-        return None
-    # Grown a half-size pixel: the line's edge pixels, averaged with the skin beside them, are lit too.
-    grown = cv2.dilate(wrap.astype(np.uint8), filters.disc(1)) & band
-    soft = cv2.GaussianBlur(grown.astype(np.float32), (0, 0), 0.7)
-    weight: np.ndarray = cv2.resize(np.clip(soft * 2, 0.0, 1.0), size, interpolation=cv2.INTER_LINEAR)
-    fill = filters.upsampled_normalised_blur(guide_small, skin.astype(np.float32), SKIN_COLOUR_SIGMA * d_half,
-                                             size, weight > 0)  # fmt: skip
-    return weight, fill
 
 
 def _eye_distances_below(rows: np.ndarray, eyes: tuple[float, float] | None, eye_distance: float) -> np.ndarray:
@@ -484,16 +279,3 @@ def _clothes_path(solid: np.ndarray, clothes: np.ndarray, eye_distance: float) -
     path = solid.copy()
     path[top:] = kept
     return path
-
-
-def _cheek_colour(guide_small: np.ndarray, eyes: tuple[float, float], eye_distance: float) -> np.ndarray:
-    """Median RGB of both cheeks (half-size image; `eyes` in output pixels)."""
-    patches = []
-    for side in (-0.45, 0.45):
-        cx, cy = (eyes[0] + side * eye_distance) / 2, (eyes[1] + 0.55 * eye_distance) / 2
-        r = max(1, round(0.12 * eye_distance / 2))
-        x0, y0 = max(0, round(cx) - r), max(0, round(cy) - r)
-        patches.append(guide_small[y0 : round(cy) + r, x0 : round(cx) + r].reshape(-1, 3))
-    pixels = np.concatenate(patches)
-    colour: np.ndarray = np.median(pixels, axis=0) if len(pixels) else np.full(3, 150.0, np.float32)
-    return colour.astype(np.float32)
