@@ -69,7 +69,9 @@ def skin_edges(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Alpha and colour of the skin outline (ears, jaw, neck) as a smooth, clean cut.
 
-    `fg` (float32, the matte's own) is changed in place; `alpha` is not."""
+    `alpha` and `fg` (float32) are the matte's so far, at output size; `hard` (half size, bool)
+    is the guided filter's person; `ears_small` (half size, 0-1) the canvas matte's ear skin.
+    `fg` is changed in place; `alpha` is not."""
     size = image.shape[1], image.shape[0]
     d_half = eye_distance / 2
     # Where the edge is skin: below the brows, and the nearby person colour close to the
