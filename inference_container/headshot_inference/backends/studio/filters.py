@@ -114,18 +114,9 @@ def solve_symmetric_3x3(
 
 def _cramer_3x3(upper: tuple[np.ndarray, ...], rhs: np.ndarray) -> np.ndarray:
     a00, a01, a02, a11, a12, a22 = (np.asarray(entry, np.float64) for entry in upper)
-    c00 = a11 * a22
-    c00 -= a12 * a12
-    c01 = a02 * a12
-    c01 -= a01 * a22
-    c02 = a01 * a12
-    c02 -= a02 * a11
-    c11 = a00 * a22
-    c11 -= a02 * a02
-    c12 = a01 * a02
-    c12 -= a00 * a12
-    c22 = a00 * a11
-    c22 -= a01 * a01
+    # The cofactors: each a 2x2 determinant of the entries beside it.
+    c00, c01, c02 = _det2(a11, a22, a12, a12), _det2(a02, a12, a01, a22), _det2(a01, a12, a02, a11)
+    c11, c12, c22 = _det2(a00, a22, a02, a02), _det2(a01, a02, a00, a12), _det2(a00, a11, a01, a01)
     determinant = a00 * c00
     determinant += a01 * c01
     determinant += a02 * c02
@@ -138,3 +129,10 @@ def _cramer_3x3(upper: tuple[np.ndarray, ...], rhs: np.ndarray) -> np.ndarray:
         row /= determinant
         x[..., k] = row
     return x
+
+
+def _det2(p: np.ndarray, q: np.ndarray, r: np.ndarray, s: np.ndarray) -> np.ndarray:
+    """p q - r s, computed in place on a fresh product (no third temporary)."""
+    result: np.ndarray = p * q
+    result -= r * s
+    return result

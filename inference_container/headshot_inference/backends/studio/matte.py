@@ -101,11 +101,11 @@ def matte(
     cut into them.
     4. skin edges (skin_edge.py; `eyes` = the eye midpoint in output pixels: below the
        brows, where the person colour is skin-like: ears, jaw, neck) are cut like a
-       retoucher's pen path: the
-       outline (the estimate's decision; the canvas matte's around the ears) opened and
-       smoothed into a clean curve, choked SKIN_CHOKE px inside the photo's edge with a
-       SKIN_FEATHER px feather, and the last SKIN_PULL of skin takes the interior skin
-       colour (with the pixel's fine texture): no gold, red or white rim, no wedge of wall;
+       retoucher's pen path: the outline (the estimate's decision; the canvas matte's
+       around the ears) opened and smoothed into a clean curve, choked SKIN_CHOKE px
+       inside the photo's edge with a SKIN_FEATHER px feather, and the last SKIN_PULL of
+       skin takes the interior skin colour (with the pixel's fine texture): no gold, red
+       or white rim, no wedge of wall;
     5. back light along those skin edges (a blown, grey line: WRAP_*) takes the nearby skin's
        colour; the outline stays.
     """
@@ -238,14 +238,11 @@ def _ramp(value: np.ndarray, start: float, width: float) -> np.ndarray:
 
 def _clothes_zone(shape: tuple[int, ...], eyes: tuple[float, float], eye_distance: float) -> np.ndarray:
     """0-1: where the person's outline is clothes, not hair (below the face, and beside it below the hair)."""
-    down = (np.arange(shape[0], dtype=np.float32) - eyes[1]) / eye_distance
+    down = _eye_distances_below(np.arange(shape[0]), eyes, eye_distance)
     out = np.abs(np.arange(shape[1], dtype=np.float32) - eyes[0]) / eye_distance
-
-    def rise(value: np.ndarray, start: float) -> np.ndarray:
-        return np.clip((value - start) / CLOTHES_RAMP, 0.0, 1.0)
-
-    below, beside = rise(down, CLOTHES_FROM)[:, None], rise(down, CLOTHES_BESIDE_FROM)[:, None]
-    zone: np.ndarray = np.maximum(below, beside * rise(out, CLOTHES_BESIDE)[None, :])
+    below = _ramp(down, CLOTHES_FROM, CLOTHES_RAMP)[:, None]
+    beside = _ramp(down, CLOTHES_BESIDE_FROM, CLOTHES_RAMP)[:, None]
+    zone: np.ndarray = np.maximum(below, beside * _ramp(out, CLOTHES_BESIDE, CLOTHES_RAMP)[None, :])
     return zone.astype(np.float32)
 
 
