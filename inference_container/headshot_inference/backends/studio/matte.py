@@ -13,7 +13,7 @@ from typing import Final
 import cv2
 import numpy as np
 
-from headshot_inference.backends.studio import filters, skin_edge
+from headshot_inference.backends.studio import filters, hair_fringe, skin_edge
 
 # Output-size refinement: guided filter at half size (radius in half-size pixels).
 GUIDED_RADIUS: Final = 4
@@ -154,7 +154,11 @@ def matte(
         b_near_px = filters.pixels(_nearest_backdrop(guide_small, sure_bg, size), in_band)
         beside_nearest = _estimated_alpha(image_px, f_px, b_near_px, q_px, np.zeros_like(at_crown))
         estimated = estimated * (1 - at_crown) + np.minimum(estimated, beside_nearest) * at_crown
+    hair = None
+    if eyes is not None:
+        hair = hair_fringe.fringe(guide_small, sure_fg, eyes, eye_distance, in_band, (image_px, f_px, b_px), estimated)
     alpha_out.reshape(-1)[in_band] = estimated
+    strands = np.zeros(0, np.int64) if hair is None else hair_fringe.apply(alpha_out, hair, in_band)
     alpha_out = cv2.GaussianBlur(alpha_out, (0, 0), 0.6)
     if eyes is not None:
         clothes = _clothes_zone(alpha_out.shape, eyes, eye_distance)
@@ -166,9 +170,18 @@ def matte(
     soft = np.flatnonzero(cv2.dilate(band.astype(np.uint8), filters.disc(2)))
     fg = image.copy()
     fg.reshape(-1, 3)[soft] = _fused_colour(*(filters.pixels(x, soft) for x in (image, f_local, b_local, alpha_out)))
+    hair_small = None
+    if hair is not None and len(strands):
+        # The strands start from their own colour, not the skin's.
+        at = in_band[hair.at[strands]]
+        fg.reshape(-1, 3)[at] = _fused_colour(
+            filters.pixels(image, at), hair.colour[strands], filters.pixels(b_local, at), filters.pixels(alpha_out, at)
+        )
+        hair_small = np.zeros(hard.shape, bool)
+        hair_small[at // size[0] // 2, at % size[0] // 2] = True
     if eyes is not None:
         alpha_out, fg = skin_edge.skin_edges(
-            alpha_out, fg, image, hard, f_small, guide_small, eye_distance, eyes, ears_small
+            alpha_out, fg, image, hard, f_small, guide_small, eye_distance, eyes, ears_small, hair_small
         )
     return alpha_out, fg
 

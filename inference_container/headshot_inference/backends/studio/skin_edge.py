@@ -66,11 +66,14 @@ def skin_edges(
     eye_distance: float,
     eyes: tuple[float, float],
     ears_small: np.ndarray | None = None,
+    hair_small: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Alpha and colour of the skin outline (ears, jaw, neck) as a smooth, clean cut.
 
     `alpha` and `fg` (float32) are the matte's so far, at output size; `hard` (half size, bool)
-    is the guided filter's person; `ears_small` (half size, 0-1) the canvas matte's ear skin.
+    is the guided filter's person; `ears_small` (half size, 0-1) the canvas matte's ear skin;
+    `hair_small` (half size, bool) a fringe of hair beside the skin (hair_fringe.py): the
+    outline runs outside it, and it keeps the matte's alpha and colour.
     `fg` is changed in place; `alpha` is not."""
     size = image.shape[1], image.shape[0]
     d_half = eye_distance / 2
@@ -79,7 +82,7 @@ def skin_edges(
     height = hard.shape[0]
     rows = (np.arange(height, dtype=np.float32) * 2 - (eyes[1] - SKIN_FROM_BROW * eye_distance)) / (0.1 * eye_distance)
     below = np.clip(rows, 0.0, 1.0)[:, None]
-    cheek = _cheek_colour(guide_small, eyes, eye_distance)
+    cheek = cheek_colour(guide_small, eyes, eye_distance)
     lab = filters.lab(f_small)
     distance = np.sqrt(((lab - filters.lab(cheek[None, None]).reshape(1, 1, 3)) ** 2).sum(-1))
     skin_like = np.clip((SKIN_DELTA - distance) / (0.5 * SKIN_DELTA), 0.0, 1.0)
@@ -89,6 +92,9 @@ def skin_edges(
         # the canvas matte found it by the ear's own colour. The edge just outside it too.
         reach = filters.disc(max(1, round(SKIN_CLOSE * d_half)))
         weight_small = np.maximum(weight_small, cv2.dilate(np.clip(ears_small * 2, 0.0, 1.0), reach))
+    if hair_small is not None:
+        weight_small *= cv2.dilate(hair_small.astype(np.uint8), filters.disc(1)) == 0
+        hard = hard | hair_small
     if float(weight_small.max()) < 0.05:
         return alpha, fg
     # The outline: opening drops backdrop blobs glued to the ear (chandelier bokeh), the
@@ -221,7 +227,7 @@ def _light_wrap(
     return weight, fill
 
 
-def _cheek_colour(guide_small: np.ndarray, eyes: tuple[float, float], eye_distance: float) -> np.ndarray:
+def cheek_colour(guide_small: np.ndarray, eyes: tuple[float, float], eye_distance: float) -> np.ndarray:
     """Median RGB of both cheeks (half-size image; `eyes` in output pixels)."""
     patches = []
     for side in (-0.45, 0.45):
