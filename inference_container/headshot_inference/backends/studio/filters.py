@@ -30,6 +30,20 @@ def pixels(array: np.ndarray, index: np.ndarray) -> np.ndarray:
     return gathered
 
 
+def nearest_colour(image: np.ndarray, where: np.ndarray) -> np.ndarray:
+    """Each pixel's colour of its nearest pixel in `where` (bool; a Voronoi fill by the
+    distance transform's labels); the image itself where `where` is empty."""
+    if not where.any():
+        return image.copy()
+    _, labels = cv2.distanceTransformWithLabels(
+        (~where).astype(np.uint8), cv2.DIST_L2, 5, labelType=cv2.DIST_LABEL_PIXEL
+    )
+    colours = np.zeros((int(labels.max()) + 1, image.shape[2]), image.dtype)
+    colours[labels[where]] = image[where]
+    nearest: np.ndarray = colours[labels]
+    return nearest
+
+
 def normalised_blur(image: np.ndarray, weight: np.ndarray, sigma: float) -> np.ndarray:
     num = cv2.GaussianBlur(image * weight[..., None], (0, 0), sigma)
     den = cv2.GaussianBlur(weight, (0, 0), sigma)[..., None]

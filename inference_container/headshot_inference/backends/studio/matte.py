@@ -180,9 +180,8 @@ def matte(
         hair_small = np.zeros(hard.shape, bool)
         hair_small[at // size[0] // 2, at % size[0] // 2] = True
     if eyes is not None:
-        alpha_out, fg = skin_edge.skin_edges(
-            alpha_out, fg, image, hard, f_small, guide_small, eye_distance, eyes, ears_small, hair_small
-        )
+        maps = skin_edge.HalfSize(guide_small, hard, f_small, sure_bg > 0, ears_small, hair_small)
+        alpha_out, fg = skin_edge.skin_edges(alpha_out, fg, image, maps, eye_distance, eyes)
     return alpha_out, fg
 
 
@@ -206,15 +205,7 @@ def _nearest_backdrop(guide_small: np.ndarray, sure_bg: np.ndarray, size: tuple[
     """At output size: the colour of each pixel's nearest sure-backdrop pixel (half-size
     Voronoi fill, smoothed over NEAREST_SIGMA half-size pixels): one side of a backdrop edge,
     never the mean of both."""
-    backdrop = sure_bg > 0
-    if not backdrop.any():
-        return cv2.resize(guide_small, size, interpolation=cv2.INTER_LINEAR)
-    _, labels = cv2.distanceTransformWithLabels(
-        (~backdrop).astype(np.uint8), cv2.DIST_L2, 5, labelType=cv2.DIST_LABEL_PIXEL
-    )
-    colours = np.zeros((int(labels.max()) + 1, 3), np.float32)
-    colours[labels[backdrop]] = guide_small[backdrop]
-    nearest = cv2.GaussianBlur(colours[labels], (0, 0), NEAREST_SIGMA)
+    nearest = cv2.GaussianBlur(filters.nearest_colour(guide_small, sure_bg > 0), (0, 0), NEAREST_SIGMA)
     filled: np.ndarray = cv2.resize(nearest, size, interpolation=cv2.INTER_LINEAR)
     return filled
 

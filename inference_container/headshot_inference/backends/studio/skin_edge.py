@@ -8,6 +8,7 @@ rim); back light along the outline (a "light wrap") takes the nearby skin's colo
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Final
 
 import cv2
@@ -37,6 +38,20 @@ SKIN_COLOUR_SIGMA: Final = 0.06
 # canvas matte's ear skin its outline stays: a lit ear rim before a bright backdrop reads as
 # backdrop to the estimate (obama3's helix went translucent).
 SKIN_EAR_RIM: Final = 0.03
+# Pockets of backdrop deep inside the mask: the canvas matte can hold a corner of wall between an
+# ear lobe and the neck deeper than the edge band the colour estimate judges (obama2's right lobe,
+# obama's left, biden's left: a pale corner on every backdrop). Pixels of the skin's region
+# there that are their nearest backdrop's colour (within POCKET_DELTA, CIELAB), nearly grey
+# (chroma under POCKET_GREY) and lighter than the cheeks are backdrop, where they reach the
+# outside. Only pale grey: darker or coloured ones were alex's curls before a wall of their
+# colour and obama2's ear tip before the red flag (which the closing below fills on purpose).
+POCKET_DELTA: Final = 12.0
+POCKET_GREY: Final = 12.0
+# Islands of alpha above ISLAND_ALPHA apart from the person below the eye line, pale grey as the
+# pockets: a highlight on the backdrop the colour estimate read as part person where the nearby
+# person colour is pale too (biden: a grey-white smudge beside his left jaw). Dark or coloured
+# islands stay (the astronaut's helmet ring, cut at a seam).
+ISLAND_ALPHA: Final = 0.05
 # Back light along a skin outline (a "light wrap": obama3's neck below the ear, a blown line
 # L* ~80 and nearly grey beside skin at ~53, ~8 photo px wide, wider than SKIN_PULL once
 # upscaled): within WRAP_DEPTH eye distances inside a skin outline, pixels lighter than the cheeks
@@ -56,25 +71,27 @@ DETAIL_SIGMA: Final = 1.5
 DETAIL_REACH: Final = 6
 
 
+@dataclass(frozen=True)
+class HalfSize:
+    """The matte's half-size maps the skin's outline is cut from."""
+
+    photo: np.ndarray  # float32 RGB
+    person: np.ndarray  # bool: the guided filter's person
+    person_colour: np.ndarray  # float32 RGB: the nearby sure person's mean colour
+    backdrop: np.ndarray  # bool: the sure backdrop
+    ears: np.ndarray | None = None  # 0-1: the canvas matte's ear skin
+    hair: np.ndarray | None = None  # bool: a fringe of hair beside the skin (hair_fringe.py)
+
+
 def skin_edges(
-    alpha: np.ndarray,
-    fg: np.ndarray,
-    image: np.ndarray,
-    hard: np.ndarray,
-    f_small: np.ndarray,
-    guide_small: np.ndarray,
-    eye_distance: float,
-    eyes: tuple[float, float],
-    ears_small: np.ndarray | None = None,
-    hair_small: np.ndarray | None = None,
+    alpha: np.ndarray, fg: np.ndarray, image: np.ndarray, maps: HalfSize, eye_distance: float, eyes: tuple[float, float]
 ) -> tuple[np.ndarray, np.ndarray]:
     """Alpha and colour of the skin outline (ears, jaw, neck) as a smooth, clean cut.
 
-    `alpha` and `fg` (float32) are the matte's so far, at output size; `hard` (half size, bool)
-    is the guided filter's person; `ears_small` (half size, 0-1) the canvas matte's ear skin;
-    `hair_small` (half size, bool) a fringe of hair beside the skin (hair_fringe.py): the
-    outline runs outside it, and it keeps the matte's alpha and colour.
+    `alpha` and `fg` (float32) are the matte's so far, at output size. A fringe of hair beside
+    the skin (`maps.hair`) keeps the matte's alpha and colour; the outline runs outside it.
     `fg` is changed in place; `alpha` is not."""
+    guide_small, hard, f_small, ears_small = maps.photo, maps.person, maps.person_colour, maps.ears
     size = image.shape[1], image.shape[0]
     d_half = eye_distance / 2
     # Where the edge is skin: below the brows, and the nearby person colour close to the
@@ -92,9 +109,9 @@ def skin_edges(
         # the canvas matte found it by the ear's own colour. The edge just outside it too.
         reach = filters.disc(max(1, round(SKIN_CLOSE * d_half)))
         weight_small = np.maximum(weight_small, cv2.dilate(np.clip(ears_small * 2, 0.0, 1.0), reach))
-    if hair_small is not None:
-        weight_small *= cv2.dilate(hair_small.astype(np.uint8), filters.disc(1)) == 0
-        hard = hard | hair_small
+    if maps.hair is not None:
+        weight_small *= cv2.dilate(maps.hair.astype(np.uint8), filters.disc(1)) == 0
+        hard = hard | maps.hair
     if float(weight_small.max()) < 0.05:
         return alpha, fg
     # The outline: opening drops backdrop blobs glued to the ear (chandelier bokeh), the
@@ -102,8 +119,11 @@ def skin_edges(
     # Closing first fills notches the segmentation bit into an ear whose colour is close to
     # the backdrop's (obama2's ear tip against the red flag); those pixels take the skin's
     # colour below, never the photo's (which is the backdrop there).
-    solid = _skin_outline(hard, alpha, ears_small, d_half).astype(np.uint8)
+    solid = _skin_outline(hard, alpha, ears_small, d_half)
+    pocket = _backdrop_pockets(guide_small, solid, maps.backdrop, cheek, weight_small > 0.5, ears_small)
+    solid = (solid & ~pocket).astype(np.uint8)
     closed = cv2.morphologyEx(solid, cv2.MORPH_CLOSE, filters.disc(max(1, round(SKIN_CLOSE * d_half))))
+    closed[pocket] = 0
     closed = np.where(weight_small > 0.5, closed, solid)
     opened = cv2.morphologyEx(closed, cv2.MORPH_OPEN, filters.disc(max(1, round(SKIN_OPEN * d_half))))
     filled = cv2.resize((closed > solid).astype(np.float32), size, interpolation=cv2.INTER_LINEAR)
@@ -149,6 +169,7 @@ def skin_edges(
     alpha = alpha.astype(np.result_type(alpha, skin_alpha))
     alpha.reshape(-1)[at] = alpha_at * (1 - w) + skin_alpha * w
     fg.reshape(-1, 3)[at] = fg_at
+    _drop_pale_islands(alpha, image, filters.lab(cheek[None, None])[0, 0], round(eyes[1]))
     return alpha, fg
 
 
@@ -161,6 +182,60 @@ def _skin_outline(hard: np.ndarray, alpha: np.ndarray, ears_small: np.ndarray | 
         rim = filters.disc(max(1, round(SKIN_EAR_RIM * d_half)))
         outline |= hard & (cv2.dilate((ears_small > 0.25).astype(np.uint8), rim) > 0)
     return outline
+
+
+def _backdrop_pockets(
+    guide_small: np.ndarray,
+    solid: np.ndarray,
+    backdrop: np.ndarray,
+    cheek: np.ndarray,
+    skin_region: np.ndarray,
+    ears_small: np.ndarray | None,
+) -> np.ndarray:
+    """Half size, bool: pockets of pale grey backdrop in `solid` within the skin's region that
+    reach the outside (POCKET_*); the canvas matte's ears are left alone."""
+    pixel = filters.lab(guide_small)
+    reference = filters.lab(cheek[None, None])[0, 0]
+    candidate: np.ndarray = solid & skin_region & (pixel[..., 0] > reference[0])
+    candidate &= np.hypot(pixel[..., 1], pixel[..., 2]) < POCKET_GREY
+    if ears_small is not None:
+        candidate &= ears_small < 0.25
+    if not candidate.any():
+        return candidate
+    nearest = filters.lab(filters.nearest_colour(guide_small, backdrop))
+    candidate &= np.sqrt(((pixel - nearest) ** 2).sum(-1)) < POCKET_DELTA
+    candidate &= np.sqrt(((pixel - reference) ** 2).sum(-1)) > SKIN_DELTA
+    outside = ~solid
+    _, labels = cv2.connectedComponents((candidate | outside).astype(np.uint8), connectivity=4)
+    pocket: np.ndarray = candidate & np.isin(labels, np.unique(labels[outside]))
+    return pocket
+
+
+def _drop_pale_islands(alpha: np.ndarray, image: np.ndarray, cheek: np.ndarray, eye_row: int) -> None:
+    """Below the eye line, islands of alpha apart from the person whose photo colour is pale
+    grey (POCKET_*: a highlight on the backdrop the colour estimate read as part person where
+    the nearby person colour is pale too) become backdrop; `alpha` is changed in place."""
+    part = alpha[max(0, eye_row) :]
+    count, labels, stats, _ = cv2.connectedComponentsWithStats((part > ISLAND_ALPHA).astype(np.uint8), connectivity=8)
+    if count <= 2:
+        return
+    # Attached: the largest region, and whatever reaches the eye line (hair, the head).
+    attached = np.zeros(count, bool)
+    attached[0] = True
+    attached[1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))] = True
+    attached[np.unique(labels[0])] = True
+    if attached.all():
+        return
+    weight = part.reshape(-1)
+    label = labels.reshape(-1)
+    total = np.maximum(np.bincount(label, weight, count), 1e-6)
+    colour = np.stack(
+        [np.bincount(label, weight * channel, count) for channel in image[max(0, eye_row) :].reshape(-1, 3).T], -1
+    )
+    island = filters.lab((colour / total[:, None])[:, None])[:, 0]
+    pale = (island[:, 0] > cheek[0]) & (np.hypot(island[:, 1], island[:, 2]) < POCKET_GREY) & ~attached
+    if pale.any():
+        part[pale[labels]] = 0
 
 
 def _detail_at(image: np.ndarray, at: np.ndarray) -> np.ndarray:
