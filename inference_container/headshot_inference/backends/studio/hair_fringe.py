@@ -90,14 +90,13 @@ def fringe(
         return None
     width = 2 * guide_small.shape[1]
     rows, columns = np.divmod(in_band, width)
-    image, f, b = colours
     down = (rows - eyes[1]) / eye_distance
-    near = (down < FRINGE_TO) & (_distance(filters.lab(f[:, None])[:, 0], cheek) < skin_edge.SKIN_DELTA)
     sigma = HAIR_SIGMA * eye_distance / 4
     support = cv2.GaussianBlur(sample, (0, 0), sigma)
     at_quarter = np.minimum(rows // 4, quarter.shape[0] - 1), np.minimum(columns // 4, quarter.shape[1] - 1)
-    near &= support[at_quarter] >= HAIR_SUPPORT
-    at = np.flatnonzero(near)
+    at = np.flatnonzero((down < FRINGE_TO) & (support[at_quarter] >= HAIR_SUPPORT))
+    image, f, b = colours
+    at = at[_distance(filters.lab(f[at][:, None])[:, 0], cheek) < skin_edge.SKIN_DELTA]
     if len(at) == 0:
         return None
     hair = filters.normalised_blur(quarter, sample, sigma)[at_quarter[0][at], at_quarter[1][at]]

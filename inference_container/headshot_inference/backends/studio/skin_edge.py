@@ -40,13 +40,15 @@ SKIN_COLOUR_SIGMA: Final = 0.06
 SKIN_EAR_RIM: Final = 0.03
 # Pockets of backdrop deep inside the mask: the canvas matte can hold a corner of wall between an
 # ear lobe and the neck deeper than the edge band the colour estimate judges (obama2's right lobe,
-# obama's left, biden's left: a pale corner on every backdrop). Pixels of the skin's region
-# there that are their nearest backdrop's colour (within POCKET_DELTA, CIELAB), nearly grey
-# (chroma under POCKET_GREY) and lighter than the cheeks are backdrop, where they reach the
-# outside. Only pale grey: darker or coloured ones were alex's curls before a wall of their
-# colour and obama2's ear tip before the red flag (which the closing below fills on purpose).
+# obama's left, biden's left: a pale corner on every backdrop). Pixels of the skin's region up to
+# POCKET_DEPTH eye distances inside the outline that are the nearest backdrop's colour (within
+# POCKET_DELTA, CIELAB), nearly grey (chroma under POCKET_GREY) and lighter than the cheeks are
+# backdrop, where they reach the outside. Only pale grey: darker or coloured ones were alex's
+# curls before a wall of their colour and obama2's ear tip before the red flag (which the
+# closing below fills on purpose).
 POCKET_DELTA: Final = 12.0
 POCKET_GREY: Final = 12.0
+POCKET_DEPTH: Final = 0.2
 # Islands of alpha above ISLAND_ALPHA apart from the person below the eye line, pale grey as the
 # pockets: a highlight on the backdrop the colour estimate read as part person where the nearby
 # person colour is pale too (biden: a grey-white smudge beside his left jaw). Dark or coloured
@@ -120,7 +122,10 @@ def skin_edges(
     # the backdrop's (obama2's ear tip against the red flag); those pixels take the skin's
     # colour below, never the photo's (which is the backdrop there).
     solid = _skin_outline(hard, alpha, ears_small, d_half)
-    pocket = _backdrop_pockets(guide_small, solid, maps.backdrop, cheek, weight_small > 0.5, ears_small)
+    skin_region = weight_small > 0.5
+    if ears_small is not None:
+        skin_region &= ears_small < 0.25  # the canvas matte's ears are left alone
+    pocket = _backdrop_pockets(guide_small, solid, maps.backdrop, cheek, skin_region, d_half)
     solid = (solid & ~pocket).astype(np.uint8)
     closed = cv2.morphologyEx(solid, cv2.MORPH_CLOSE, filters.disc(max(1, round(SKIN_CLOSE * d_half))))
     closed[pocket] = 0
@@ -190,24 +195,36 @@ def _backdrop_pockets(
     backdrop: np.ndarray,
     cheek: np.ndarray,
     skin_region: np.ndarray,
-    ears_small: np.ndarray | None,
+    d_half: float,
 ) -> np.ndarray:
-    """Half size, bool: pockets of pale grey backdrop in `solid` within the skin's region that
-    reach the outside (POCKET_*); the canvas matte's ears are left alone."""
-    pixel = filters.lab(guide_small)
+    """Half size, bool: pockets of pale grey backdrop in `solid` within the skin's region, up to
+    POCKET_DEPTH inside its outline, that reach the outside (POCKET_*). The colour of the
+    nearest sure-backdrop pixel is the reference, not the local mean: beside biden's jaw the
+    mean of his curtain and its highlights is neither."""
+    depth = cv2.distanceTransform(solid.astype(np.uint8), cv2.DIST_L2, 3)
+    at = np.flatnonzero(skin_region & (depth > 0) & (depth < POCKET_DEPTH * d_half))
+    pocket = np.zeros(solid.shape, bool)
+    if len(at) == 0:
+        return pocket
+    pixel = filters.lab(filters.pixels(guide_small, at)[:, None])[:, 0]
+    # The nearest backdrop lies within the depth and the band beyond it: only that box is filled.
+    ys, xs = np.divmod(at, solid.shape[1])
+    reach = int(np.ceil(2 * POCKET_DEPTH * d_half)) + 1
+    y0, x0 = max(0, int(ys.min()) - reach), max(0, int(xs.min()) - reach)
+    y1, x1 = int(ys.max()) + 1 + reach, int(xs.max()) + 1 + reach
+    nearest = filters.nearest_colour(guide_small[y0:y1, x0:x1], backdrop[y0:y1, x0:x1])
+    backdrop_colour = filters.lab(nearest[ys - y0, xs - x0][:, None])[:, 0]
     reference = filters.lab(cheek[None, None])[0, 0]
-    candidate: np.ndarray = solid & skin_region & (pixel[..., 0] > reference[0])
-    candidate &= np.hypot(pixel[..., 1], pixel[..., 2]) < POCKET_GREY
-    if ears_small is not None:
-        candidate &= ears_small < 0.25
-    if not candidate.any():
-        return candidate
-    nearest = filters.lab(filters.nearest_colour(guide_small, backdrop))
-    candidate &= np.sqrt(((pixel - nearest) ** 2).sum(-1)) < POCKET_DELTA
-    candidate &= np.sqrt(((pixel - reference) ** 2).sum(-1)) > SKIN_DELTA
+    like = (pixel[:, 0] > reference[0]) & (np.hypot(pixel[:, 1], pixel[:, 2]) < POCKET_GREY)
+    like &= np.sqrt(((pixel - backdrop_colour) ** 2).sum(-1)) < POCKET_DELTA
+    like &= np.sqrt(((pixel - reference) ** 2).sum(-1)) > SKIN_DELTA
+    if not like.any():
+        return pocket
+    candidate = np.zeros(solid.shape, bool)
+    candidate.reshape(-1)[at[like]] = True
     outside = ~solid
     _, labels = cv2.connectedComponents((candidate | outside).astype(np.uint8), connectivity=4)
-    pocket: np.ndarray = candidate & np.isin(labels, np.unique(labels[outside]))
+    pocket = candidate & np.isin(labels, np.unique(labels[outside]))
     return pocket
 
 
@@ -226,12 +243,12 @@ def _drop_pale_islands(alpha: np.ndarray, image: np.ndarray, cheek: np.ndarray, 
     attached[np.unique(labels[0])] = True
     if attached.all():
         return
-    weight = part.reshape(-1)
     label = labels.reshape(-1)
+    at = np.flatnonzero(~attached[label])
+    weight, label = part.reshape(-1)[at], label[at]
     total = np.maximum(np.bincount(label, weight, count), 1e-6)
-    colour = np.stack(
-        [np.bincount(label, weight * channel, count) for channel in image[max(0, eye_row) :].reshape(-1, 3).T], -1
-    )
+    pixels = filters.pixels(image[max(0, eye_row) :], at)
+    colour = np.stack([np.bincount(label, weight * channel, count) for channel in pixels.T], -1)
     island = filters.lab((colour / total[:, None])[:, None])[:, 0]
     pale = (island[:, 0] > cheek[0]) & (np.hypot(island[:, 1], island[:, 2]) < POCKET_GREY) & ~attached
     if pale.any():
