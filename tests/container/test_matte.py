@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from headshot.color import delta_e_2000
-from headshot_inference.backends.studio import matte
+from headshot_inference.backends.studio import matte, skin_edge
 
 pytestmark = pytest.mark.container
 
@@ -183,6 +183,23 @@ def test_a_pocket_of_pale_wall_the_mask_holds_deep_inside_is_cut() -> None:
     # And the jaw and neck keep their outline
     inside = cv2.erode(person.astype(np.uint8), np.ones((9, 9), np.uint8)) > 0
     assert float((alpha_out[inside] > 0.9).mean()) > 0.999
+
+
+def test_without_backdrop_nearby_no_pocket_is_cut() -> None:
+    # Given a pale grey patch of the person at its outline (a highlight, a collar) where no sure
+    # backdrop lies near: the frame's edge, where the band beyond the outline is all there is
+    guide = np.empty((200, 200, 3), np.float32)
+    guide[:] = SKIN
+    guide[80:120, 150:] = GREY_WALL
+    solid = np.zeros((200, 200), bool)
+    solid[:, :190] = True
+    no_backdrop = np.zeros((200, 200), bool)
+    # When pockets of backdrop are looked for
+    pocket = skin_edge._backdrop_pockets(
+        guide, solid, no_backdrop, np.array(SKIN, np.float32), np.ones((200, 200), bool), 100.0
+    )
+    # Then none is found: the patch is not compared with itself as if it were the backdrop
+    assert not pocket.any()
 
 
 SUIT: Final = (38, 38, 48)

@@ -2,8 +2,9 @@
 
 The upsampled mask is snapped to the photo's edges with a guided filter, and the
 foreground colour at soft edges is re-estimated (blur fusion) so hair shows no fringe of
-the old background on any new backdrop; skin edges are cut like a retoucher's pen path
-(skin_edge.py).
+the old background on any new backdrop; a fringe of hair too thin for the mask beside skin is
+read against the hair's own colour (hair_fringe.py); skin edges are cut like a retoucher's pen
+path (skin_edge.py).
 """
 
 from __future__ import annotations
@@ -94,6 +95,8 @@ def matte(
        guided-filter alpha stays; faint haze (alpha < HAZE) is dropped; where the backdrop
        is busy for its contrast with the person, the edge is cut crisp at shoulder height,
        and above the crown a pixel must also differ from its nearest backdrop colour;
+       beside skin, from the eye line up, a pixel that is the crown hair's colour at some
+       shade over the backdrop is hair (hair_fringe.py: the temples);
     3. the foreground colour is F plus the pixel's own lightness detail weighted by alpha
        (blur fusion, Forte & Pitie 2021, with the detail's chroma dropped: a strand keeps
        its light and shade, never the old backdrop's colour) wherever alpha can be partial;
@@ -105,7 +108,7 @@ def matte(
        around the ears) opened and smoothed into a clean curve, choked SKIN_CHOKE px
        inside the photo's edge with a SKIN_FEATHER px feather, and the last SKIN_PULL of
        skin takes the interior skin colour (with the pixel's fine texture): no gold, red
-       or white rim, no wedge of wall;
+       or white rim, no wedge or pocket of wall, no pale island beside the jaw;
     5. back light along those skin edges (a blown, grey line: WRAP_*) takes the nearby skin's
        colour; the outline stays.
     """

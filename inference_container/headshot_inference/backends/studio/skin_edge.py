@@ -3,7 +3,8 @@
 Part of the studio matte (matte.py calls `skin_edges` last): below the brows, where the nearby
 person colour is skin's, the outline is opened and smoothed into a clean curve, choked inside
 the photo's edge, and the outer skin takes the interior skin colour (no gold, red or white
-rim); back light along the outline (a "light wrap") takes the nearby skin's colour.
+rim); pale grey pockets of backdrop inside it and pale grey islands beside it go; back light
+along the outline (a "light wrap") takes the nearby skin's colour.
 """
 
 from __future__ import annotations
@@ -212,6 +213,8 @@ def _backdrop_pockets(
     reach = int(np.ceil(2 * POCKET_DEPTH * d_half)) + 1
     y0, x0 = max(0, int(ys.min()) - reach), max(0, int(xs.min()) - reach)
     y1, x1 = int(ys.max()) + 1 + reach, int(xs.max()) + 1 + reach
+    if not backdrop[y0:y1, x0:x1].any():
+        return pocket  # nothing to compare with (the frame's edge)
     nearest = filters.nearest_colour(guide_small[y0:y1, x0:x1], backdrop[y0:y1, x0:x1])
     backdrop_colour = filters.lab(nearest[ys - y0, xs - x0][:, None])[:, 0]
     reference = filters.lab(cheek[None, None])[0, 0]
