@@ -273,6 +273,7 @@ LIT_SKIN: Final = (200, 145, 118)
 CROWN_HAIR: Final = (84, 64, 55)  # grey-flecked dark hair on top ...
 TEMPLE_HAIR: Final = (52, 39, 31)  # ... darker where it thins out at the temple
 DARK_NAVY: Final = (23, 33, 66)
+FOLD: Final = (16, 20, 38)  # the flag in a fold's shadow: darker and a little less blue
 TEMPLE_EYES: Final = (512.0, 560.0)
 TEMPLE_ROWS: Final = slice(400, 540)
 TEMPLE_WIDTH: Final = 10  # px: thinner than the sure-person erosion and the segmenter's reach
@@ -300,6 +301,13 @@ def drawn_temple_fringe() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return textured(photo, seed=4), (face > 0) | (cap > 0), fringe
 
 
+def drawn_temple_by_a_fold() -> tuple[np.ndarray, np.ndarray]:
+    """(photo, person mask): the same head, where the fringe was a shadowed fold of the flag."""
+    photo, person, fringe = drawn_temple_fringe()
+    photo[fringe] = textured(np.full((int(fringe.sum()), 1, 3), FOLD, np.float32), seed=7)[:, 0]
+    return photo, person
+
+
 def test_a_thin_fringe_of_hair_at_the_temple_is_kept() -> None:
     # Given a thin fringe of dark hair along the temple, left out of the mask, where the nearby
     # person colour is the skin's: dark hair lies nowhere on the line from navy to skin
@@ -314,4 +322,17 @@ def test_a_thin_fringe_of_hair_at_the_temple_is_kept() -> None:
     assert float(lab(colour[core])[:, 0].mean()) < 30
     # And the flag beside it stays backdrop
     beyond = (cv2.dilate((person | fringe).astype(np.uint8), np.ones((9, 9), np.uint8)) == 0)[TEMPLE_ROWS]
+    assert float(alpha_out[TEMPLE_ROWS][beyond].max()) < 0.1
+
+
+def test_a_shadowed_fold_of_the_backdrop_at_the_temple_is_not_hair() -> None:
+    # Given the same head without a fringe, a shadowed fold of the flag along its temple: the
+    # fold is ~half the flag's light and fits "a little very dark hair over the flag" (0.1 of
+    # the crown hair's shade), which is backdrop
+    photo, person = drawn_temple_by_a_fold()
+    alpha = cv2.GaussianBlur(person.astype(np.float32), (0, 0), 1.0)
+    # When the matte is cut
+    alpha_out, _ = matte.matte(alpha, photo, EYE_DISTANCE, TEMPLE_EYES)
+    # Then nothing beyond the skin's own soft edge is read as hair
+    beyond = (cv2.dilate(person.astype(np.uint8), np.ones((5, 5), np.uint8)) == 0)[TEMPLE_ROWS]
     assert float(alpha_out[TEMPLE_ROWS][beyond].max()) < 0.1
