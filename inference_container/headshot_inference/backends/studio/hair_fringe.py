@@ -33,7 +33,7 @@ HAIR_MIN_PIXELS: Final = 10
 # sideburns reach the eye line; lower down the skin's pen path (skin_edge.py) cuts the outline.
 FRINGE_TO: Final = 0.1
 FRINGE_RAMP: Final = 0.1
-# The strand's shade against the crown's mean colour: obama2's temple strands are 0.6-1.4.
+# The strand's shade against the crown's mean colour: obama2's temple strands are 0.4-1.4.
 # Darker reads shadow or backdrop as hair (a navy fold is 0.1-0.3 of brown hair).
 SHADE_MIN: Final = 0.35
 SHADE_MAX: Final = 1.6
@@ -45,8 +45,6 @@ BETTER: Final = 0.5
 SAME_HUE: Final = 0.97
 # Holes in the strands up to this radius (output px) are closed.
 HOLE_RADIUS: Final = 2
-# Alpha below this is haze, as in the matte.
-HAZE: Final = 0.15
 
 
 @dataclass(frozen=True)
@@ -66,29 +64,24 @@ def fringe(
     sure_fg: np.ndarray,
     eyes: tuple[float, float],
     eye_distance: float,
-    in_band: np.ndarray,
+    band: tuple[np.ndarray, int],
     colours: tuple[np.ndarray, np.ndarray, np.ndarray],
     estimated: np.ndarray,
+    haze: float,
 ) -> Fringe | None:
     """The hair fringe among the matte's band pixels, or None.
 
-    `guide_small` and `sure_fg` are the matte's half-size photo and sure person; `in_band` the
-    band's flat output indices (output width twice the guide's), `colours` its pixels' (image,
-    F, B) colours (N, 3) and `estimated` (N,) the matte's alpha there. Only pixels beside skin (F
-    within skin_edge.SKIN_DELTA of the cheeks), from FRINGE_TO below the eye line up, near the
-    crown's hair."""
-    top = int((eyes[1] - HAIR_FROM * eye_distance) / 4)
-    if top <= 0:
-        return None
-    quarter_size = (guide_small.shape[1] // 2, guide_small.shape[0] // 2)
-    quarter = cv2.resize(guide_small, quarter_size, interpolation=cv2.INTER_AREA)
+    `guide_small` and `sure_fg` are the matte's half-size photo and sure person; `band` the band
+    pixels' flat output indices and the output's width, `colours` their (image, F, B) colours
+    (N, 3), `estimated` (N,) the matte's alpha there and `haze` the alpha the matte drops as
+    haze. Only pixels beside skin (F within skin_edge.SKIN_DELTA of the cheeks), from FRINGE_TO
+    below the eye line up, near the crown's hair."""
     cheek = filters.lab(skin_edge.cheek_colour(guide_small, eyes, eye_distance)[None, None])[0, 0]
-    sure = cv2.resize(sure_fg, quarter_size, interpolation=cv2.INTER_AREA) > 0.99
-    sample = np.zeros(quarter.shape[:2], np.float32)
-    sample[:top] = sure[:top] & (_distance(filters.lab(quarter[:top]), cheek) > skin_edge.SKIN_DELTA)
-    if sample.sum() < HAIR_MIN_PIXELS:
+    crown = _crown_hair(guide_small, sure_fg, cheek, int((eyes[1] - HAIR_FROM * eye_distance) / 4))
+    if crown is None:
         return None
-    width = 2 * guide_small.shape[1]
+    quarter, sample = crown
+    in_band, width = band
     rows, columns = np.divmod(in_band, width)
     down = (rows - eyes[1]) / eye_distance
     sigma = HAIR_SIGMA * eye_distance / 4
@@ -103,7 +96,7 @@ def fringe(
     image, f, b = image[at], f[at], b[at]
     alpha, shade, miss = _hair_over_backdrop(image, hair, b)
     off_line = _distance_to_segment(image, b, f)
-    alpha = np.clip((alpha - HAZE) / (1 - HAZE), 0.0, 1.0)
+    alpha = np.clip((alpha - haze) / (1 - haze), 0.0, 1.0)
     cosine = (hair * b).sum(-1) / (np.linalg.norm(hair, axis=-1) * np.linalg.norm(b, axis=-1) + 1e-3)
     raised = (off_line > OFF_LINE) & (miss < BETTER * off_line) & (cosine < SAME_HUE)
     raised &= (shade >= SHADE_MIN) & (shade <= SHADE_MAX) & (alpha > estimated[at])
@@ -113,6 +106,23 @@ def fringe(
     alpha = np.where(raised, kept + (alpha - kept) * fade, kept)
     colour = hair * np.clip(shade, SHADE_MIN, SHADE_MAX)[:, None]
     return Fringe(at, raised, alpha, np.clip(colour, 0, 255))
+
+
+def _crown_hair(
+    guide_small: np.ndarray, sure_fg: np.ndarray, cheek: np.ndarray, top: int
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """(the photo at quarter size, the hair's pixels there as weights 0/1): sure person above
+    quarter-size row `top`, not skin-coloured (`cheek` in CIELAB); None with too few."""
+    if top <= 0:
+        return None
+    quarter_size = (guide_small.shape[1] // 2, guide_small.shape[0] // 2)
+    quarter = cv2.resize(guide_small, quarter_size, interpolation=cv2.INTER_AREA)
+    sure = cv2.resize(sure_fg, quarter_size, interpolation=cv2.INTER_AREA) > 0.99
+    sample = np.zeros(quarter.shape[:2], np.float32)
+    sample[:top] = sure[:top] & (_distance(filters.lab(quarter[:top]), cheek) > skin_edge.SKIN_DELTA)
+    if sample.sum() < HAIR_MIN_PIXELS:
+        return None
+    return quarter, sample
 
 
 def apply(alpha: np.ndarray, hair: Fringe, in_band: np.ndarray) -> np.ndarray:

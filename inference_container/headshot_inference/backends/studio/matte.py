@@ -159,7 +159,10 @@ def matte(
         estimated = estimated * (1 - at_crown) + np.minimum(estimated, beside_nearest) * at_crown
     hair = None
     if eyes is not None:
-        hair = hair_fringe.fringe(guide_small, sure_fg, eyes, eye_distance, in_band, (image_px, f_px, b_px), estimated)
+        colours = (image_px, f_px, b_px)
+        hair = hair_fringe.fringe(
+            guide_small, sure_fg, eyes, eye_distance, (in_band, size[0]), colours, estimated, HAZE
+        )
     alpha_out.reshape(-1)[in_band] = estimated
     strands = np.zeros(0, np.int64) if hair is None else hair_fringe.apply(alpha_out, hair, in_band)
     alpha_out = cv2.GaussianBlur(alpha_out, (0, 0), 0.6)
@@ -181,7 +184,8 @@ def matte(
             filters.pixels(image, at), hair.colour[strands], filters.pixels(b_local, at), filters.pixels(alpha_out, at)
         )
         hair_small = np.zeros(hard.shape, bool)
-        hair_small[at // size[0] // 2, at % size[0] // 2] = True
+        rows, columns = np.divmod(at, size[0])
+        hair_small[np.minimum(rows // 2, hard.shape[0] - 1), np.minimum(columns // 2, hard.shape[1] - 1)] = True
     if eyes is not None:
         maps = skin_edge.HalfSize(guide_small, hard, f_small, sure_bg > 0, ears_small, hair_small)
         alpha_out, fg = skin_edge.skin_edges(alpha_out, fg, image, maps, eye_distance, eyes)
