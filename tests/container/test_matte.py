@@ -183,7 +183,7 @@ def test_without_backdrop_nearby_no_pocket_is_cut() -> None:
     no_backdrop = np.zeros((200, 200), bool)
     # When pockets of backdrop are looked for
     pocket = skin_edge._backdrop_pockets(
-        guide, solid, no_backdrop, np.array(SKIN, np.float32), np.ones((200, 200), bool), 100.0
+        guide, solid, no_backdrop, lab(np.array(SKIN, np.float32))[0], np.ones((200, 200), bool), 100.0
     )
     # Then none is found: the patch is not compared with itself as if it were the backdrop
     assert not pocket.any()

@@ -44,6 +44,18 @@ def nearest_colour(image: np.ndarray, where: np.ndarray) -> np.ndarray:
     return nearest
 
 
+def attached_regions(labels: np.ndarray, stats: np.ndarray) -> np.ndarray:
+    """Per label of cv2.connectedComponentsWithStats: True for the background (0), the largest
+    region and every region that reaches the first row (the person above the rows looked at);
+    False for the islands."""
+    attached = np.zeros(len(stats), bool)
+    attached[0] = True
+    if len(stats) > 1:
+        attached[1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))] = True
+    attached[np.unique(labels[0])] = True
+    return attached
+
+
 def normalised_blur(image: np.ndarray, weight: np.ndarray, sigma: float) -> np.ndarray:
     num = cv2.GaussianBlur(image * weight[..., None], (0, 0), sigma)
     den = cv2.GaussianBlur(weight, (0, 0), sigma)[..., None]

@@ -280,10 +280,7 @@ def _clothes_path(solid: np.ndarray, clothes: np.ndarray, eye_distance: float) -
     # reaches the rows above (hair, the head) nor lies outside the zone.
     count, labels, stats, _ = cv2.connectedComponentsWithStats(kept.astype(np.uint8), connectivity=8)
     if count > 2:
-        largest = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
-        above = np.unique(labels[0][labels[0] > 0])
-        island = kept & zone & ~np.isin(labels, [largest, *above.tolist()])
-        kept = kept & ~island
+        kept = kept & ~(zone & ~filters.attached_regions(labels, stats)[labels])
     path = solid.copy()
     path[top:] = kept
     return path

@@ -102,9 +102,9 @@ def skin_edges(
     height = hard.shape[0]
     rows = (np.arange(height, dtype=np.float32) * 2 - (eyes[1] - SKIN_FROM_BROW * eye_distance)) / (0.1 * eye_distance)
     below = np.clip(rows, 0.0, 1.0)[:, None]
-    cheek = cheek_colour(guide_small, eyes, eye_distance)
+    cheek = filters.lab(cheek_colour(guide_small, eyes, eye_distance)[None, None])[0, 0]  # CIELAB
     lab = filters.lab(f_small)
-    distance = np.sqrt(((lab - filters.lab(cheek[None, None]).reshape(1, 1, 3)) ** 2).sum(-1))
+    distance = np.sqrt(((lab - cheek) ** 2).sum(-1))
     skin_like = np.clip((SKIN_DELTA - distance) / (0.5 * SKIN_DELTA), 0.0, 1.0)
     weight_small = (below * skin_like).astype(np.float32)
     if ears_small is not None:
@@ -175,7 +175,7 @@ def skin_edges(
     alpha = alpha.astype(np.result_type(alpha, skin_alpha))
     alpha.reshape(-1)[at] = alpha_at * (1 - w) + skin_alpha * w
     fg.reshape(-1, 3)[at] = fg_at
-    _drop_pale_islands(alpha, image, filters.lab(cheek[None, None])[0, 0], round(eyes[1]))
+    _drop_pale_islands(alpha, image, cheek, round(eyes[1]))
     return alpha, fg
 
 
@@ -199,7 +199,7 @@ def _backdrop_pockets(
     d_half: float,
 ) -> np.ndarray:
     """Half size, bool: pockets of pale grey backdrop in `solid` within the skin's region, up to
-    POCKET_DEPTH inside its outline, that reach the outside (POCKET_*). The colour of the
+    POCKET_DEPTH inside its outline, that reach the outside (POCKET_*; `cheek` in CIELAB). The colour of the
     nearest sure-backdrop pixel is the reference, not the local mean: beside biden's jaw the
     mean of his curtain and its highlights is neither."""
     depth = cv2.distanceTransform(solid.astype(np.uint8), cv2.DIST_L2, 3)
@@ -217,10 +217,8 @@ def _backdrop_pockets(
         return pocket  # nothing to compare with (the frame's edge)
     nearest = filters.nearest_colour(guide_small[y0:y1, x0:x1], backdrop[y0:y1, x0:x1])
     backdrop_colour = filters.lab(nearest[ys - y0, xs - x0][:, None])[:, 0]
-    reference = filters.lab(cheek[None, None])[0, 0]
-    like = (pixel[:, 0] > reference[0]) & (np.hypot(pixel[:, 1], pixel[:, 2]) < POCKET_GREY)
-    like &= np.sqrt(((pixel - backdrop_colour) ** 2).sum(-1)) < POCKET_DELTA
-    like &= np.sqrt(((pixel - reference) ** 2).sum(-1)) > SKIN_DELTA
+    like = _pale_grey(pixel, cheek) & (np.sqrt(((pixel - backdrop_colour) ** 2).sum(-1)) < POCKET_DELTA)
+    like &= np.sqrt(((pixel - cheek) ** 2).sum(-1)) > SKIN_DELTA
     if not like.any():
         return pocket
     candidate = np.zeros(solid.shape, bool)
@@ -239,11 +237,7 @@ def _drop_pale_islands(alpha: np.ndarray, image: np.ndarray, cheek: np.ndarray, 
     count, labels, stats, _ = cv2.connectedComponentsWithStats((part > ISLAND_ALPHA).astype(np.uint8), connectivity=8)
     if count <= 2:
         return
-    # Attached: the largest region, and whatever reaches the eye line (hair, the head).
-    attached = np.zeros(count, bool)
-    attached[0] = True
-    attached[1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))] = True
-    attached[np.unique(labels[0])] = True
+    attached = filters.attached_regions(labels, stats)  # the person and what reaches the eye line
     if attached.all():
         return
     label = labels.reshape(-1)
@@ -253,9 +247,16 @@ def _drop_pale_islands(alpha: np.ndarray, image: np.ndarray, cheek: np.ndarray, 
     pixels = filters.pixels(image[max(0, eye_row) :], at)
     colour = np.stack([np.bincount(label, weight * channel, count) for channel in pixels.T], -1)
     island = filters.lab((colour / total[:, None])[:, None])[:, 0]
-    pale = (island[:, 0] > cheek[0]) & (np.hypot(island[:, 1], island[:, 2]) < POCKET_GREY) & ~attached
+    pale = _pale_grey(island, cheek) & ~attached
     if pale.any():
         part[pale[labels]] = 0
+
+
+def _pale_grey(lab: np.ndarray, cheek: np.ndarray) -> np.ndarray:
+    """Per colour (CIELAB, (N, 3)): lighter than the cheeks and nearly grey (POCKET_GREY), as a
+    lit wall or highlight on the backdrop is and skin is not."""
+    pale: np.ndarray = (lab[:, 0] > cheek[0]) & (np.hypot(lab[:, 1], lab[:, 2]) < POCKET_GREY)
+    return pale
 
 
 def _detail_at(image: np.ndarray, at: np.ndarray) -> np.ndarray:
@@ -285,7 +286,7 @@ def _light_wrap(
 ) -> tuple[np.ndarray, np.ndarray] | None:
     """(0-1 weight, the skin's colour to put there) at output size: the back-lit line along
     the skin's outline (see WRAP_DEPTH); None where there is none (most photos). `cheek` is
-    the face's lit skin (RGB); `near_skin_edge` (half size, bool) where the outline is skin's.
+    the face's lit skin (CIELAB); `near_skin_edge` (half size, bool) where the outline is skin's.
     The colour is computed only around the line (the weight above 0), 0 far from it.
 
     The reference is the cheeks, not the colour just inside the edge: on a narrow neck that is
@@ -298,7 +299,7 @@ def _light_wrap(
     band = (depth_small > 0) & (depth_small < WRAP_DEPTH * d_half) & near_skin_edge
     if not band.any():
         return None
-    pixel, reference = filters.lab(guide_small), filters.lab(cheek[None, None])[0, 0]
+    pixel, reference = filters.lab(guide_small), cheek
     chroma = np.hypot(pixel[..., 1], pixel[..., 2])
     # The band is WRAP_DEPTH deep, so whatever lies in it is a line along the outline.
     wrap = band & (pixel[..., 0] > reference[0] + WRAP_LIGHTER)
