@@ -336,3 +336,57 @@ def test_a_shadowed_fold_of_the_backdrop_at_the_temple_is_not_hair() -> None:
     # Then nothing beyond the skin's own soft edge is read as hair
     beyond = (cv2.dilate(person.astype(np.uint8), np.ones((5, 5), np.uint8)) == 0)[TEMPLE_ROWS]
     assert float(alpha_out[TEMPLE_ROWS][beyond].max()) < 0.1
+
+
+CREAM: Final = (236, 224, 192)  # out-of-focus lights behind the head
+GAP: Final = (150, 128, 86)  # the darker, more saturated gap between two of them: tan
+GREY_HAIR: Final = (92, 84, 84)  # short greying hair, close to the skull
+TUFT_EYES: Final = (512.0, 600.0)
+TUFT_ROWS: Final = slice(470, 490)  # 0.08 d thick, above the eye line
+TUFT_REACH: Final = 40  # px beyond the head's outline: 0.16 d
+HAIR_DEPTH: Final = 30  # px: short hair, 0.12 d
+
+
+def drawn_head_with_a_tuft(colour: tuple[int, int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(photo, person mask, the tuft's pixels): a face under a thin cap of short grey hair, before
+    cream lights, with a tuft of `colour` standing off the right temple that the mask holds."""
+    face = np.zeros((SIDE, SIDE), np.uint8)
+    cv2.ellipse(face, (512, 600), (190, 300), 0, 0, 360, 1, -1)
+    hair = np.zeros_like(face)
+    cv2.ellipse(hair, (512, 600), (190 + HAIR_DEPTH, 300 + HAIR_DEPTH), 0, 0, 360, 1, -1)
+    hair[600:] = 0
+    tuft = np.zeros((SIDE, SIDE), bool)
+    tuft[TUFT_ROWS, 512 : 512 + 190 + HAIR_DEPTH + TUFT_REACH] = True
+    tuft &= hair == 0
+    photo = np.empty((SIDE, SIDE, 3), np.uint8)
+    photo[:] = CREAM
+    photo[hair > 0] = GREY_HAIR
+    photo[face > 0] = LIT_SKIN
+    photo[tuft] = colour
+    return textured(photo, seed=8), (hair > 0) | tuft, tuft
+
+
+def test_a_tuft_of_shadowed_backdrop_at_the_temple_is_cut() -> None:
+    # Given a tan gap between two cream lights that the mask holds as a tuft off the temple:
+    # darker than the lights' mean, it projects onto the line from the backdrop to the person
+    # as person (obama3's right temple)
+    photo, person, tuft = drawn_head_with_a_tuft(GAP)
+    alpha = cv2.GaussianBlur(person.astype(np.float32), (0, 0), 1.0)
+    # When the matte is cut
+    alpha_out, _ = matte.matte(alpha, photo, EYE_DISTANCE, TUFT_EYES)
+    # Then the tuft is backdrop: more tan than the cream, it is no colour of the grey hair over it
+    away = tuft & (np.arange(SIDE)[None, :] > 512 + 190 + HAIR_DEPTH + 8)
+    assert float(alpha_out[away].max()) < 0.1, float(alpha_out[away].max())
+    # And the hair's outline beside it is whole
+    assert float(alpha_out[430:440, 690:700].mean()) > 0.9, float(alpha_out[430:440, 690:700].mean())
+
+
+def test_a_tuft_of_the_hairs_own_colour_is_kept() -> None:
+    # Given the same tuft in the grey of the hair: a real tuft of hair
+    photo, person, tuft = drawn_head_with_a_tuft(GREY_HAIR)
+    alpha = cv2.GaussianBlur(person.astype(np.float32), (0, 0), 1.0)
+    # When the matte is cut
+    alpha_out, _ = matte.matte(alpha, photo, EYE_DISTANCE, TUFT_EYES)
+    # Then it is kept, to its tip
+    core = cv2.erode(tuft.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+    assert float(alpha_out[core].mean()) > 0.9, float(alpha_out[core].mean())

@@ -3,7 +3,8 @@
 The upsampled mask is snapped to the photo's edges with a guided filter, and the
 foreground colour at soft edges is re-estimated (blur fusion) so hair shows no fringe of
 the old background on any new backdrop; a fringe of hair too thin for the mask beside skin is
-read against the hair's own colour (hair_fringe.py); skin edges are cut like a retoucher's pen
+read against the hair's own colour (hair_fringe.py), a tuft of shadowed backdrop on the outline is
+cut (backdrop_tufts.py); skin edges are cut like a retoucher's pen
 path (skin_edge.py).
 """
 
@@ -14,7 +15,7 @@ from typing import Final
 import cv2
 import numpy as np
 
-from headshot_inference.backends.studio import filters, hair_fringe, skin_edge
+from headshot_inference.backends.studio import backdrop_tufts, filters, hair_fringe, skin_edge
 
 # Output-size refinement: guided filter at half size (radius in half-size pixels).
 GUIDED_RADIUS: Final = 4
@@ -96,7 +97,8 @@ def matte(
        is busy for its contrast with the person, the edge is cut crisp at shoulder height,
        and above the crown a pixel must also differ from its nearest backdrop colour;
        beside skin, from the eye line up, a pixel that is the crown hair's colour at some
-       shade over the backdrop is hair (hair_fringe.py: the temples);
+       shade over the backdrop is hair (hair_fringe.py: the temples), and a thin tuft off
+       the outline more backdrop-hued than the backdrop is not (backdrop_tufts.py);
     3. the foreground colour is F plus the pixel's own lightness detail weighted by alpha
        (blur fusion, Forte & Pitie 2021, with the detail's chroma dropped: a strand keeps
        its light and shade, never the old backdrop's colour) wherever alpha can be partial;
@@ -167,6 +169,7 @@ def matte(
     strands = np.zeros(0, np.int64) if hair is None else hair_fringe.apply(alpha_out, hair, in_band)
     alpha_out = cv2.GaussianBlur(alpha_out, (0, 0), 0.6)
     if eyes is not None:
+        alpha_out = backdrop_tufts.cut(alpha_out, (in_band, size[0]), (image_px, f_px, b_px), eyes[1], eye_distance)
         clothes = _clothes_zone(alpha_out.shape, eyes, eye_distance)
         # The estimate's own decision (it drops backdrop the guided filter let in), made crisp.
         path = _clothes_path(alpha_out > 0.5, clothes, eye_distance)
