@@ -68,15 +68,16 @@ def fringe(
     colours: tuple[np.ndarray, np.ndarray, np.ndarray],
     estimated: np.ndarray,
     haze: float,
+    cheek: np.ndarray,
 ) -> Fringe | None:
     """The hair fringe among the matte's band pixels, or None.
 
     `guide_small` and `sure_fg` are the matte's half-size photo and sure person; `band` the band
     pixels' flat output indices and the output's width, `colours` their (image, F, B) colours
     (N, 3), `estimated` (N,) the matte's alpha there and `haze` the alpha the matte drops as
-    haze. Only pixels beside skin (F within skin_edge.SKIN_DELTA of the cheeks), from FRINGE_TO
-    below the eye line up, near the crown's hair."""
-    cheek = filters.lab(skin_edge.cheek_colour(guide_small, eyes, eye_distance)[None, None])[0, 0]
+    haze, `cheek` the face's lit skin in CIELAB (skin_edge.cheek_lab). Only pixels beside skin
+    (F within skin_edge.SKIN_DELTA of the cheeks), from FRINGE_TO below the eye line up, near the
+    crown's hair."""
     crown = _crown_hair(guide_small, sure_fg, cheek, int((eyes[1] - HAIR_FROM * eye_distance) / 4))
     if crown is None:
         return None

@@ -160,16 +160,15 @@ def matte(
         beside_nearest = _estimated_alpha(image_px, f_px, b_near_px, q_px, np.zeros_like(at_crown))
         estimated = estimated * (1 - at_crown) + np.minimum(estimated, beside_nearest) * at_crown
     hair = None
+    colours, band_at = (image_px, f_px, b_px), (in_band, size[0])
     if eyes is not None:
-        colours = (image_px, f_px, b_px)
-        hair = hair_fringe.fringe(
-            guide_small, sure_fg, eyes, eye_distance, (in_band, size[0]), colours, estimated, HAZE
-        )
+        cheek = skin_edge.cheek_lab(guide_small, eyes, eye_distance)
+        hair = hair_fringe.fringe(guide_small, sure_fg, eyes, eye_distance, band_at, colours, estimated, HAZE, cheek)
     alpha_out.reshape(-1)[in_band] = estimated
     strands = np.zeros(0, np.int64) if hair is None else hair_fringe.apply(alpha_out, hair, in_band)
     alpha_out = cv2.GaussianBlur(alpha_out, (0, 0), 0.6)
     if eyes is not None:
-        alpha_out = backdrop_tufts.cut(alpha_out, (in_band, size[0]), (image_px, f_px, b_px), eyes[1], eye_distance)
+        alpha_out = backdrop_tufts.cut(alpha_out, band_at, colours, eyes[1], eye_distance)
         clothes = _clothes_zone(alpha_out.shape, eyes, eye_distance)
         # The estimate's own decision (it drops backdrop the guided filter let in), made crisp.
         path = _clothes_path(alpha_out > 0.5, clothes, eye_distance)
@@ -191,7 +190,7 @@ def matte(
         hair_small[np.minimum(rows // 2, hard.shape[0] - 1), np.minimum(columns // 2, hard.shape[1] - 1)] = True
     if eyes is not None:
         maps = skin_edge.HalfSize(guide_small, hard, f_small, sure_bg > 0, ears_small, hair_small)
-        alpha_out, fg = skin_edge.skin_edges(alpha_out, fg, image, maps, eye_distance, eyes)
+        alpha_out, fg = skin_edge.skin_edges(alpha_out, fg, image, maps, eye_distance, eyes, cheek)
     return alpha_out, fg
 
 

@@ -87,11 +87,18 @@ class HalfSize:
 
 
 def skin_edges(
-    alpha: np.ndarray, fg: np.ndarray, image: np.ndarray, maps: HalfSize, eye_distance: float, eyes: tuple[float, float]
+    alpha: np.ndarray,
+    fg: np.ndarray,
+    image: np.ndarray,
+    maps: HalfSize,
+    eye_distance: float,
+    eyes: tuple[float, float],
+    cheek: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Alpha and colour of the skin outline (ears, jaw, neck) as a smooth, clean cut.
 
-    `alpha` and `fg` (float32) are the matte's so far, at output size. A fringe of hair beside
+    `alpha` and `fg` (float32) are the matte's so far, at output size; `cheek` is the face's lit
+    skin in CIELAB (`cheek_lab`). A fringe of hair beside
     the skin (`maps.hair`) keeps the matte's alpha and colour; the outline runs outside it.
     `fg` is changed in place; `alpha` is not."""
     guide_small, hard, f_small, ears_small = maps.photo, maps.person, maps.person_colour, maps.ears
@@ -102,7 +109,6 @@ def skin_edges(
     height = hard.shape[0]
     rows = (np.arange(height, dtype=np.float32) * 2 - (eyes[1] - SKIN_FROM_BROW * eye_distance)) / (0.1 * eye_distance)
     below = np.clip(rows, 0.0, 1.0)[:, None]
-    cheek = filters.lab(cheek_colour(guide_small, eyes, eye_distance)[None, None])[0, 0]  # CIELAB
     lab = filters.lab(f_small)
     distance = np.sqrt(((lab - cheek) ** 2).sum(-1))
     skin_like = np.clip((SKIN_DELTA - distance) / (0.5 * SKIN_DELTA), 0.0, 1.0)
@@ -323,8 +329,8 @@ def _light_wrap(
     return weight, fill
 
 
-def cheek_colour(guide_small: np.ndarray, eyes: tuple[float, float], eye_distance: float) -> np.ndarray:
-    """Median RGB of both cheeks (half-size image; `eyes` in output pixels)."""
+def cheek_lab(guide_small: np.ndarray, eyes: tuple[float, float], eye_distance: float) -> np.ndarray:
+    """CIELAB of the median RGB of both cheeks (half-size image; `eyes` in output pixels)."""
     patches = []
     for side in (-0.45, 0.45):
         cx, cy = (eyes[0] + side * eye_distance) / 2, (eyes[1] + 0.55 * eye_distance) / 2
@@ -332,5 +338,6 @@ def cheek_colour(guide_small: np.ndarray, eyes: tuple[float, float], eye_distanc
         x0, y0 = max(0, round(cx) - r), max(0, round(cy) - r)
         patches.append(guide_small[y0 : round(cy) + r, x0 : round(cx) + r].reshape(-1, 3))
     pixels = np.concatenate(patches)
-    colour: np.ndarray = np.median(pixels, axis=0) if len(pixels) else np.full(3, 150.0, np.float32)
-    return colour.astype(np.float32)
+    colour = np.median(pixels, axis=0) if len(pixels) else np.full(3, 150.0, np.float32)
+    lab: np.ndarray = filters.lab(colour.astype(np.float32)[None, None])[0, 0]
+    return lab
